@@ -1,0 +1,121 @@
+"""External datasets over files: JSON lines, CSV and Parquet, by path or glob."""
+
+from __future__ import annotations
+
+import glob as globlib
+import gzip
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from huntlab.connectors.base import Connector, Filter, apply_filters, register_connector
+from huntlab.errors import ConnectorError
+
+if TYPE_CHECKING:
+    import duckdb
+
+
+@register_connector("jsonl", "csv", "parquet")
+class FileConnector(Connector):
+    """Reads files with DuckDB's native scanners; malformed rows are skipped and counted."""
+
+    def paths(self) -> list[str]:
+        found = sorted(globlib.glob(self.entry.location, recursive=True))
+        if not found:
+            raise ConnectorError(
+                f"dataset '{self.entry.name}': no file matches {self.entry.location}",
+                "Check the path or glob given to `huntlab datasets add`",
+            )
+        return found
+
+    def relation(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelation:
+        """A DuckDB relation scanning the files (no SQL built from the path)."""
+        import duckdb
+
+        paths = self.paths()
+        fmt = self.entry.format
+        declared = self.entry.declared_schema
+        try:
+            if fmt == "parquet":
+                return con.read_parquet(paths, union_by_name=True)
+            if fmt == "csv":
+                kw: dict[str, Any] = {"header": True, "ignore_errors": True}
+                if declared:
+                    kw["dtype"] = declared
+                return con.read_csv(paths, **kw)
+            kw = {"format": "newline_delimited", "ignore_errors": True}
+            if declared:
+                kw["columns"] = declared
+            rel = con.read_json(paths, **kw)
+            # DuckDB turns a line that does not parse into an all-NULL row: drop (and count) it.
+            all_null = None
+            for col in rel.columns:
+                e = duckdb.ColumnExpression(col).isnull()
+                all_null = e if all_null is None else all_null & e
+            return rel.filter(~all_null) if all_null is not None else rel
+        except duckdb.Error as exc:
+            raise ConnectorError(
+                f"dataset '{self.entry.name}': cannot read {fmt} files at "
+                f"{self.entry.location}: {str(exc).splitlines()[0]}",
+                "Check the file format, or declare the schema with --schema",
+            ) from exc
+
+    def register(self, con: duckdb.DuckDBPyConnection, view: str) -> None:
+        self.relation(con).create_view(view, replace=True)
+
+    def read(
+        self, columns: list[str] | None = None, filters: list[Filter] | None = None
+    ) -> pa.Table:
+        import duckdb
+
+        con = duckdb.connect()
+        con.execute("SET TimeZone='UTC'")
+        rel = self.relation(con)
+        if columns:
+            rel = rel.select(*[duckdb.ColumnExpression(c) for c in columns])
+        return apply_filters(rel.to_arrow_table(), filters)
+
+    def schema(self) -> pa.Schema:
+        import duckdb
+
+        con = duckdb.connect()
+        con.execute("SET TimeZone='UTC'")
+        return self.relation(con).limit(0).to_arrow_table().schema
+
+    def count_rows(self) -> int | None:
+        if self.entry.format != "parquet":
+            return None
+        import pyarrow.parquet as pq
+
+        return sum(pq.ParquetFile(p).metadata.num_rows for p in self.paths())
+
+    def malformed_rows(self) -> int:
+        """Count rows the scanner had to skip (CSV rejects; JSON lines that do not parse)."""
+        import duckdb
+
+        con = duckdb.connect()
+        total_lines = 0
+        if self.entry.format == "parquet":
+            return 0
+        for p in self.paths():
+            opener = gzip.open if p.endswith(".gz") else open
+            with opener(p, "rb") as fh:
+                total_lines += sum(1 for line in fh if line.strip())
+        # Materialise every column: a bare count(*) would skip the casts that reject rows.
+        rows = self.relation(con).to_arrow_table().num_rows
+        header = len(self.paths()) if self.entry.format == "csv" else 0
+        return max(0, total_lines - header - int(rows))
+
+
+def infer_format(location: str) -> str:
+    """Guess the file format from the extension of a path or glob."""
+    name = Path(location).name.lower()
+    for ext, fmt in ((".parquet", "parquet"), (".csv", "csv"), (".jsonl", "jsonl"),
+                     (".ndjson", "jsonl"), (".json", "jsonl")):
+        if name.endswith(ext) or name.endswith(ext + ".gz"):
+            return fmt
+    raise ConnectorError(
+        f"cannot tell the format of {location} from its extension",
+        "Pass --format jsonl|csv|parquet",
+    )

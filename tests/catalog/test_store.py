@@ -1,0 +1,70 @@
+"""The metadata store: datasets, runs, lineage, migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from huntlab.catalog.store import DatasetEntry, MetadataStore
+from huntlab.errors import DatasetNotFound, InputError
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> MetadataStore:
+    return MetadataStore(f"sqlite:///{tmp_path / 'meta.db'}")
+
+
+def test_dataset_round_trip(store: MetadataStore) -> None:
+    entry = DatasetEntry("hits", "external", "csv", "/data/*.csv", declared_schema={"a": "BIGINT"})
+    store.add_dataset(entry)
+    got = store.get_dataset("hits")
+    assert got == entry
+    assert store.dataset_names() == ["hits"]
+
+
+def test_duplicate_dataset_is_refused_unless_replaced(store: MetadataStore) -> None:
+    store.add_dataset(DatasetEntry("a", "external", "csv", "/x.csv"))
+    with pytest.raises(InputError, match="already exists"):
+        store.add_dataset(DatasetEntry("a", "external", "csv", "/y.csv"))
+    store.add_dataset(DatasetEntry("a", "external", "csv", "/y.csv"), replace=True)
+    assert store.get_dataset("a").location == "/y.csv"
+
+
+def test_unknown_dataset_lists_known_ones(store: MetadataStore) -> None:
+    store.add_dataset(DatasetEntry("crashes", "external", "csv", "/x.csv"))
+    with pytest.raises(DatasetNotFound, match="known: crashes"):
+        store.get_dataset("detections")
+
+
+def test_runs_and_lineage(store: MetadataStore) -> None:
+    run = store.start_run("job1", "duckdb", {"k": "v"})
+    assert store.list_runs()[0].status == "running"
+    store.finish_run(run, status="succeeded", rows_in=10, rows_out=2,
+                     inputs={"events": "3"}, outputs={"out": "0"})
+    rec = store.list_runs("job1")[0]
+    assert (rec.status, rec.rows_in, rec.rows_out) == ("succeeded", 10, 2)
+    assert rec.inputs == {"events": "3"} and rec.outputs == {"out": "0"}
+    assert rec.duration_s is not None and rec.duration_s >= 0
+
+
+def test_reopen_keeps_data_and_migrations_are_idempotent(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'meta.db'}"
+    MetadataStore(url).add_dataset(DatasetEntry("a", "managed", "delta", "/a"))
+    assert MetadataStore(url).dataset_names() == ["a"]
+
+
+def test_run_of_a_dead_process_shows_interrupted(store: MetadataStore) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    run = store.start_run("j", "duckdb", {})
+    with store.engine.begin() as conn:
+        from sqlalchemy import update
+
+        from huntlab.catalog.schema import runs
+
+        conn.execute(update(runs).where(runs.c.id == run).values(pid=proc.pid))
+    assert store.list_runs()[0].status == "interrupted"
