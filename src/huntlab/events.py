@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -140,35 +140,36 @@ def _coerce(col: pa.ChunkedArray, typ: pa.DataType) -> tuple[pa.ChunkedArray, pa
         return pa.chunked_array([pa.nulls(len(col), typ)]), bad
 
 
-def _reason(mask: pa.ChunkedArray | pa.Array, text: str) -> pa.ChunkedArray | pa.Array:
-    """`text` where mask is true, else null."""
-    mask = pc.fill_null(mask, False)
-    return pc.if_else(mask, pa.scalar(text, pa.string()), pa.scalar(None, pa.string()))
+def _mask(mask: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """A boolean mask with nulls read as False."""
+    return pc.fill_null(mask, False)
 
 
 def _blank(col: pa.ChunkedArray) -> pa.ChunkedArray:
-    """True where a value is null, or an empty/whitespace string for string columns."""
+    """True where a value is null, or an empty string for string columns."""
     if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-        return pc.fill_null(pc.equal(pc.utf8_trim_whitespace(col), ""), True)
+        return pc.fill_null(pc.equal(pc.binary_length(col), 0), True)
     return pc.is_null(col)
 
 
-def conform(table: pa.Table | pa.RecordBatch) -> tuple[pa.Table, list[pa.ChunkedArray]]:
-    """Reorder, add missing and cast columns to EVENT_SCHEMA; also return reasons for failed casts."""
+def conform(
+    table: pa.Table | pa.RecordBatch,
+) -> tuple[pa.Table, list[tuple[pa.ChunkedArray, str]]]:
+    """Reorder, add missing and cast columns to EVENT_SCHEMA; also return (mask, reason) of failed casts."""
     if isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])
     n = table.num_rows
     columns: list[pa.ChunkedArray] = []
-    reasons: list[pa.ChunkedArray] = []
+    reasons: list[tuple[pa.ChunkedArray, str]] = []
     names = set(table.column_names)
     for field in EVENT_SCHEMA:
         if field.name not in names:
             columns.append(pa.chunked_array([pa.nulls(n, field.type)]))
             continue
-        col, bad = _coerce(table.column(field.name), field.type)
+        col, bad = _coerce(table.column(table.column_names.index(field.name)), field.type)
         columns.append(col)
         if bad is not None:
-            reasons.append(_reason(bad, f"bad_type:{field.name}"))
+            reasons.append((bad, f"bad_type:{field.name}"))
     return pa.Table.from_arrays(columns, schema=EVENT_SCHEMA), reasons
 
 
@@ -180,63 +181,88 @@ def validate_batch(
     Input columns are matched by name and cast to EVENT_SCHEMA (extra columns are dropped;
     missing ones are null; naive timestamps are taken as UTC). A null event_date is filled from
     ts and a null domain from url; hashes are lowercased. A row is rejected with every reason
-    that applies, joined with ';': missing:event_type, unknown_event_type, missing:<column>
-    (required for its type, null or blank), future_ts (ts > now + 1 day), malformed:file_hash
+    that applies, joined with ';' (a column that cannot be cast at all rejects every row holding a
+    value in it as bad_type:<column>): missing:event_type, unknown_event_type, missing:<column>
+    (required for its type, null or empty string), future_ts (ts > now + 1 day), malformed:file_hash
     (not 64 hex), malformed:client_id (not 32 hex), malformed:country (not 2 upper-case letters),
     unsupported_schema_version, event_date_mismatch, bad_hit_count (< 1), bad_type:<column>.
     """
-    t, reasons = conform(table)
-    n = t.num_rows
+    t, checks = conform(table)
 
     ts = t.column("ts")
     derived_date = pc.cast(ts, pa.date32())
     event_date = t.column("event_date")
     date_mismatch = pc.and_(pc.is_valid(event_date), pc.not_equal(event_date, derived_date))
-    t = t.set_column(t.schema.get_field_index("event_date"), "event_date",
-                     pc.coalesce(event_date, derived_date))
-    url = t.column("url")
-    t = t.set_column(t.schema.get_field_index("domain"), "domain",
-                     pc.coalesce(t.column("domain"), url_domains(url)))
+    t = _set(t, "event_date", pc.coalesce(event_date, derived_date))
+    need_domain = _mask(pc.and_(pc.is_null(t.column("domain")), pc.is_valid(t.column("url"))))
+    if pc.any(need_domain).as_py():
+        derived = _flat(url_domains(t.column("url").filter(need_domain)))
+        domain = pc.replace_with_mask(_flat(t.column("domain")), _flat(need_domain), derived)
+        t = _set(t, "domain", domain)
     for name in ("file_hash", "client_id"):
-        t = t.set_column(t.schema.get_field_index(name), name, pc.utf8_lower(t.column(name)))
+        t = _set(t, name, pc.ascii_lower(t.column(name)))
 
     etype = t.column("event_type")
-    reasons.append(_reason(pc.is_null(etype), REASON_MISSING_EVENT_TYPE))
+    checks.append((pc.is_null(etype), REASON_MISSING_EVENT_TYPE))
     known = pc.is_in(etype, value_set=pa.array(EVENT_TYPES, pa.string()))
-    reasons.append(_reason(pc.and_(pc.is_valid(etype), pc.invert(known)), REASON_UNKNOWN_EVENT_TYPE))
+    checks.append((pc.and_(pc.is_valid(etype), pc.invert(known)), REASON_UNKNOWN_EVENT_TYPE))
 
+    of_types: dict[tuple[str, ...], pa.ChunkedArray] = {}
     for field in EVENT_SCHEMA:
-        needing = [et for et in EVENT_TYPES if field.name in REQUIRED_FIELDS[et]]
+        needing = tuple(et for et in EVENT_TYPES if field.name in REQUIRED_FIELDS[et])
         if not needing or field.name == "event_type":
             continue
-        of_type = pc.is_in(etype, value_set=pa.array(needing, pa.string()))
-        reasons.append(_reason(pc.and_(of_type, _blank(t.column(field.name))), f"missing:{field.name}"))
+        if needing not in of_types:
+            of_types[needing] = pc.is_in(etype, value_set=pa.array(needing, pa.string()))
+        of_type = of_types[needing]
+        checks.append((pc.and_(of_type, _blank(t.column(field.name))), f"missing:{field.name}"))
 
-    now = datetime.now(timezone.utc) if now is None else now
+    now = datetime.now(UTC) if now is None else now
     if now.tzinfo is None:
-        now = now.replace(tzinfo=timezone.utc)
-    limit = pa.scalar(now + MAX_FUTURE, TS_TYPE)
-    reasons.append(_reason(pc.greater(ts, limit), REASON_FUTURE_TS))
+        now = now.replace(tzinfo=UTC)
+    checks.append((pc.greater(ts, pa.scalar(now + MAX_FUTURE, TS_TYPE)), REASON_FUTURE_TS))
 
     for name, pattern in (("file_hash", _HEX64), ("client_id", _HEX32), ("country", _COUNTRY)):
         col = t.column(name)
         bad = pc.and_(pc.invert(_blank(col)), pc.invert(pc.match_substring_regex(col, pattern)))
-        reasons.append(_reason(bad, f"malformed:{name}"))
+        checks.append((bad, f"malformed:{name}"))
 
     sv = t.column("schema_version")
-    bad_sv = pc.and_(pc.is_valid(sv), pc.invert(pc.is_in(sv, value_set=pa.array(
-        SUPPORTED_SCHEMA_VERSIONS, pa.int32()))))
-    reasons.append(_reason(bad_sv, REASON_SCHEMA_VERSION))
-    reasons.append(_reason(date_mismatch, REASON_DATE_MISMATCH))
-    reasons.append(_reason(pc.less(t.column("hit_count"), 1), REASON_HIT_COUNT))
+    supported = pa.array(SUPPORTED_SCHEMA_VERSIONS, pa.int32())
+    checks.append((pc.and_(pc.is_valid(sv), pc.invert(pc.is_in(sv, value_set=supported))),
+                   REASON_SCHEMA_VERSION))
+    checks.append((date_mismatch, REASON_DATE_MISMATCH))
+    checks.append((pc.less(t.column("hit_count"), 1), REASON_HIT_COUNT))
 
-    if n == 0:
-        return t, t.append_column("reason", pa.array([], pa.string()))
-    # null_handling="skip" drops all-null rows in pyarrow 26 (wrong output length), so
-    # replace nulls by "" and squeeze the separators instead.
-    joined = pc.binary_join_element_wise(*reasons, ";", null_handling="replace")
-    joined = pc.utf8_trim(pc.replace_substring_regex(joined, ";{2,}", ";"), ";")
-    ok = pc.equal(joined, "")
-    valid = t.filter(ok)
-    rejected = t.filter(pc.invert(ok)).append_column("reason", joined.filter(pc.invert(ok)))
-    return valid, rejected
+    masks = [_mask(m) for m, _ in checks]
+    bad_rows = masks[0]
+    for m in masks[1:]:
+        bad_rows = pc.or_(bad_rows, m)
+    if not pc.any(bad_rows).as_py():
+        return t, t.slice(0, 0).append_column("reason", pa.array([], pa.string()))
+    valid = t.filter(pc.invert(bad_rows))
+    rejected = t.filter(bad_rows)
+    # Reason strings only for the rejected rows. binary_join_element_wise(null_handling="skip")
+    # drops all-null rows in pyarrow 26 (wrong output length), so join with "" for nulls and
+    # squeeze the separators instead.
+    parts = [
+        pc.if_else(m.filter(bad_rows), pa.scalar(text, pa.string()), pa.scalar("", pa.string()))
+        for m, (_, text) in zip(masks, checks)
+    ]
+    if rejected.num_rows:
+        joined = pc.binary_join_element_wise(*parts, ";", null_handling="replace")
+        reason = pc.utf8_trim(pc.replace_substring_regex(joined, ";{2,}", ";"), ";")
+    else:
+        reason = pa.array([], pa.string())
+    return valid, rejected.append_column("reason", reason)
+
+
+def _flat(x: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One contiguous array."""
+    return x.combine_chunks() if isinstance(x, pa.ChunkedArray) else x
+
+
+def _set(t: pa.Table, name: str, col: pa.Array | pa.ChunkedArray) -> pa.Table:
+    """Replace column `name` of an EVENT_SCHEMA table."""
+    i = t.schema.get_field_index(name)
+    return t.set_column(i, t.schema.field(i), col)

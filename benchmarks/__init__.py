@@ -1,0 +1,1 @@
+"""huntlab benchmarks: `python -m benchmarks` (see README)."""

@@ -1,0 +1,5 @@
+"""`python -m huntlab.cli` runs the command line."""
+
+from huntlab.cli.main import main
+
+main()
