@@ -213,28 +213,18 @@ def main() -> None:
     from huntlab.errors import HuntlabError
 
     try:
-        app(standalone_mode=False)
+        app()  # standalone: usage errors print click's message and exit 2
     except HuntlabError as exc:
         if _STATE["debug"]:
             import traceback
 
             traceback.print_exc()
-        console_err = _err_console()
-        console_err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        _err_console().print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         _err_console().print("[yellow]interrupted[/]")
         sys.exit(130)
-    except Exception as exc:  # click usage errors and the unexpected
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
+    except Exception as exc:  # the unexpected: one line, and a way to see more
         if _STATE["debug"]:
             raise
         _err_console().print(

@@ -16,7 +16,7 @@ def fmt_value(v: Any) -> str:
     if isinstance(v, int) and not isinstance(v, bool):
         return f"{v:,}"
     if isinstance(v, dt.datetime):
-        return v.isoformat(sep=" ", timespec="seconds")
+        return v.strftime("%Y-%m-%d %H:%M:%S")  # every huntlab timestamp is UTC
     return str(v)
 
 

@@ -6,6 +6,7 @@ import functools
 import inspect
 import itertools
 import math
+import operator
 import re
 import sys
 import threading
@@ -23,7 +24,7 @@ from sqlframe.base.column import Column
 from sqlframe.base.decorators import func_metadata
 from sqlframe.base.group import _BaseGroupedData
 from sqlframe.base.session import _BaseSession
-from sqlframe.duckdb import DuckDBDataFrame, DuckDBGroupedData, DuckDBSession
+from sqlframe.duckdb import DuckDBCatalog, DuckDBDataFrame, DuckDBGroupedData, DuckDBSession
 from sqlframe.duckdb import functions as F
 from sqlframe.duckdb.udf import DuckDBUDFRegistration
 from sqlglot import exp
@@ -33,49 +34,47 @@ from huntlab.errors import InputError, UnsupportedOnEngine
 ENGINE = "duckdb"
 
 KNOWN_GAPS: dict[str, str] = {
-    "pivot().count()": "fixed: SQLFrame pivoted COUNT(*) over all columns, one row per input row; "
-    "a literal is counted instead, and pivot columns keep the values' case ('DE', not 'de').",
+    "pivot().count()": "fixed: SQLFrame's PIVOT grouped by every input column (one row per "
+    "event); a literal is counted now, and pivot columns keep the values' case ('DE').",
     "F.sum on integers": "fixed in groupBy().agg(), df.agg(), GroupedData.sum() and pivots: "
-    "DuckDB's HUGEINT is cast to BIGINT (LongType). Still HUGEINT (DecimalType(38,0) in "
-    "df.schema) for F.sum(...).over(w) and df.select(F.sum(...)).",
-    "F.get_json_object": "fixed: DuckDB's '->' kept JSON quotes ('\"x\"') and failed on invalid "
-    "JSON; now the unquoted string, and NULL for invalid JSON, as in Spark.",
-    "cast('int') of 3.7": "fixed for float, double and decimal input: truncates to 3 like Spark "
-    "(DuckDB rounds to 4). The string '3.7' still fails to cast to int, and casting a timestamp "
-    "to long (epoch seconds in Spark) is not supported by DuckDB.",
-    "timestamps with time zone": "Spark's 'timestamp' is DuckDB's TIMESTAMPTZ, session time zone "
-    "UTC; collect() gives naive UTC datetimes (PySpark: naive local time), toPandas() "
-    "datetime64[us, UTC]. Both go through Arrow since DuckDB needs pytz to fetch TIMESTAMPTZ.",
-    "column names": "unaliased aggregates are named like sum__hit_count__ (Spark: sum(hit_count)) "
-    "and select('window.start') gives 'window.start' (Spark: start); alias them.",
-    "F.udf return values": "a value of the wrong type raises an error (PySpark gives NULL).",
-    "F.parse_url": "URLs that java.net.URI rejects (spaces, bad % escapes) give NULL, as Spark "
-    "without ANSI mode; the query key is matched literally, not as a regular expression.",
-    "F.window": "tumbling and sliding, epoch-aligned like Spark; sliding windows emit one row per "
-    "overlapping window in select() and groupBy(). Month and year durations are rejected.",
-    "one active session": "SQLFrame keeps one session per process; open_session() makes con's "
+    "DuckDB's HUGEINT is cast to BIGINT (LongType); still HUGEINT under .over(w) or in select().",
+    "F.get_json_object": "fixed: DuckDB kept JSON quotes ('\"x\"') and failed on invalid JSON; "
+    "now the unquoted string, NULL for invalid JSON, as in Spark.",
+    "cast('int') of 3.7": "fixed for float/double/decimal input: truncates to 3 as Spark does "
+    "(DuckDB rounds to 4). The string '3.7' still fails; timestamp -> long is unsupported.",
+    "timestamps with time zone": "Spark 'timestamp' is TIMESTAMPTZ, session time zone UTC; "
+    "collect() gives naive UTC datetimes, toPandas() datetime64[us, UTC], both via Arrow "
+    "since DuckDB needs the absent pytz to fetch TIMESTAMPTZ rows.",
+    "column names": "unaliased aggregates are named like sum__hit_count__ (Spark: "
+    "sum(hit_count)); select('window.start') gives 'window.start' (Spark: start). Alias them.",
+    "F.udf": "a return value of the wrong type raises an error where PySpark gives NULL.",
+    "F.parse_url": "URLs java.net.URI rejects (spaces, bad % escapes) give NULL as without "
+    "ANSI mode; the QUERY key is matched literally, not as a regular expression.",
+    "F.window": "tumbling and sliding, epoch-aligned as in Spark; a sliding window gives one row "
+    "per overlapping window in select() and groupBy(). Month and year durations are rejected.",
+    "one active session": "SQLFrame has one session per process; open_session(con) makes con's "
     "the active one (UDFs register there), so jobs on two connections must not interleave.",
-    "missing functions": "PySpark functions SQLFrame lacks on DuckDB raise UnsupportedOnEngine "
-    "when called (F.url_decode, F.xxhash64, F.explode_outer, ...); DataFrame.rdd and the other "
-    "Python-side APIs (mapInPandas, mapInArrow, foreach, applyInPandas, ...) do too.",
+    "unsupported": "functions SQLFrame lacks on DuckDB (F.url_decode, F.xxhash64, "
+    "F.explode_outer...) and DataFrame.rdd, mapInPandas, mapInArrow, foreach, toJSON, "
+    "groupBy().applyInPandas... raise UnsupportedOnEngine.",
 }
 
+_PARTS = ("HOST", "PATH", "QUERY", "PROTOCOL", "REF", "AUTHORITY", "FILE", "USERINFO")
 _BAD_URL = re.compile(r"[\x00-\x20\"<>\\^`{|}]|%(?![0-9A-Fa-f]{2})")
-_UNITS = {
-    "week": 604_800_000_000,
-    "day": 86_400_000_000,
-    "hour": 3_600_000_000,
-    "minute": 60_000_000,
-    "second": 1_000_000,
-    "millisecond": 1_000,
-    "microsecond": 1,
-}
+_UNIT_NAMES = ("microsecond", "millisecond", "second", "minute", "hour", "day", "week")
+_UNITS = dict(zip(_UNIT_NAMES, itertools.accumulate((1, 1000, 1000, 60, 60, 24, 7), operator.mul)))
+_DF_UNSUPPORTED = ("mapInPandas", "mapInArrow", "foreach", "foreachPartition", "toJSON")
+_DF_UNSUPPORTED_PROPS = ("rdd", "writeStream")  # properties: DataFrame.__getattr__ makes columns
+_GROUP_UNSUPPORTED = ("applyInPandas", "applyInArrow", "applyInPandasWithState", "cogroup")
+_BORROWED = ("ilike", "array_agg", "string_agg", "date_part", "datepart")  # right on DuckDB
+_UDF_OPTIONS: dict[str, Any] = {"null_handling": "special"}  # Spark passes None to Python UDFs
 _DURATION = re.compile(r"(-?\d+)\s*([a-z]+?)s?\b")
 _SLIDING = "huntlab_sliding_window"
 _ids = itertools.count(1)
 _lock = threading.RLock()
 _depth = 0
 _saved: dict[str, Any] = {}
+_sessions: dict[int, DuckDBSession] = {}
 _installed = False
 
 
@@ -89,19 +88,15 @@ def _unsupported(construct: str) -> Callable[..., Any]:
     return raiser
 
 
-# -- F.window -----------------------------------------------------------------------------
 def _micros(duration: str) -> int:
     """Parse a Spark interval string such as '1 hour' or 'interval 90 seconds' to microseconds."""
     text = duration.strip().lower().removeprefix("interval").strip()
     total, pos = 0, 0
     for m in _DURATION.finditer(text):
         if text[pos : m.start()].strip() or m.group(2) not in _UNITS:
-            raise InputError(
-                f"invalid window duration '{duration}'",
-                "Use weeks, days, hours, minutes, seconds or milliseconds",
-            )
+            break
         total, pos = total + int(m.group(1)) * _UNITS[m.group(2)], m.end()
-    if not text or text[pos:].strip():
+    if not text or text[pos:].strip() or pos == 0:
         raise InputError(f"invalid window duration '{duration}'", "Write it like '10 minutes'")
     return total
 
@@ -111,29 +106,21 @@ def _anon(name: str, *args: Column) -> Column:
 
 
 @func_metadata()
-def window(
-    timeColumn: Any,
-    windowDuration: str,
-    slideDuration: str | None = None,
-    startTime: str | None = None,
-) -> Column:
+def window(timeColumn: Any, windowDuration: str, slideDuration: str | None = None,
+           startTime: str | None = None) -> Column:  # fmt: skip
     """Spark's time window: a struct<start, end> per row, one row per overlapping window."""
     size = _micros(windowDuration)
     slide = _micros(slideDuration) if slideDuration else size
     offset = _micros(startTime) if startTime else 0
     if size <= 0 or slide <= 0 or slide > size or abs(offset) >= slide:
-        raise InputError(
-            "invalid F.window durations",
-            "Need 0 < slideDuration <= windowDuration and |startTime| < slideDuration",
-        )
+        raise InputError("invalid F.window", "Need 0 < slide <= window and |startTime| < slide")
     ts = Column.ensure_col(timeColumn)
     lag = (((_anon("EPOCH_US", ts) - F.lit(offset)) % slide) + slide) % slide  # ts - last start
 
     def bounds(back: Column) -> Column:
         start = ts - _anon("TO_MICROSECONDS", back)
-        return F.struct(
-            start.alias("start"), (start + _anon("TO_MICROSECONDS", F.lit(size))).alias("end")
-        )
+        end = start + _anon("TO_MICROSECONDS", F.lit(size))
+        return F.struct(start.alias("start"), end.alias("end"))
 
     if slide == size:
         return bounds(lag).alias("window")
@@ -148,21 +135,17 @@ def _group_by(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def group_by(self: DuckDBDataFrame, *cols: Any, **kwargs: Any) -> Any:
         cols = tuple(cols[0]) if cols and isinstance(cols[0], list) else cols
-        sliding = [
-            c for c in cols if isinstance(c, Column) and c.column_expression.meta.get(_SLIDING)
-        ]
+        sliding = [c for c in cols if _has(c, exp.Explode) and _SLIDING in c.column_expression.meta]
         if sliding:
             # GROUP BY cannot unnest, so expand one row per window first, as Spark's plan does.
             self = self.select("*", *sliding)
-            cols = tuple(
-                F.col(c.alias_or_name) if any(c is s for s in sliding) else c for c in cols
-            )
+            named = {id(c): F.col(c.alias_or_name) for c in sliding}
+            cols = tuple(named.get(id(c), c) for c in cols)
         return original(self, *cols, **kwargs)
 
     return group_by
 
 
-# -- F.udf / F.pandas_udf ------------------------------------------------------------------
 def _duck_type(return_type: Any) -> str:
     """DuckDB type name for a pyspark.sql.types DataType (instance or class) or a DDL string."""
     if isinstance(return_type, type):
@@ -172,17 +155,13 @@ def _duck_type(return_type: Any) -> str:
 
 
 class UserDefinedFunction:
-    """A Python UDF created lazily on the active session's DuckDB connection, vectorized via Arrow."""
+    """A Python UDF, created on the active session's DuckDB connection when called; via Arrow."""
 
-    def __init__(
-        self, func: Callable[..., Any], returnType: Any = "string", pandas: bool = False
-    ) -> None:
+    def __init__(self, func: Callable[..., Any], returnType: Any = None, pandas: bool = False):
         self.func, self.returnType, self._pandas = func, returnType or "string", pandas
         self.deterministic = True
         self._type = _duck_type(self.returnType)
-        self._arrow_type = (
-            duckdb.sql(f"SELECT CAST(NULL AS {self._type}) AS x").arrow().schema[0].type
-        )
+        self._arrow_type = duckdb.sql(f"SELECT NULL::{self._type} AS x").arrow().schema[0].type
         base = re.sub(r"\W", "_", getattr(func, "__name__", "udf"))
         self._name = f"huntlab_udf_{base}_{next(_ids)}"
         functools.update_wrapper(self, func)
@@ -202,15 +181,10 @@ class UserDefinedFunction:
     def _register(self, con: duckdb.DuckDBPyConnection, nargs: int) -> None:
         impl, kind = (self._arrow, "arrow") if nargs else (lambda: self.func(), "native")
         try:
-            con.create_function(
-                self._name,
-                impl,
-                [] if not nargs else None,
-                duckdb.sqltype(self._type),
-                type=kind,
-                null_handling="special",
-                side_effects=not self.deterministic,
-            )
+            sql_type, effects = duckdb.sqltype(self._type), not self.deterministic
+            params = None if nargs else []
+            con.create_function(self._name, impl, params, sql_type, type=kind,
+                                side_effects=effects, **_UDF_OPTIONS)  # fmt: skip
         except duckdb.NotImplementedException:
             pass  # already created on this connection
 
@@ -221,9 +195,7 @@ class UserDefinedFunction:
         return call.alias(f"{self.__name__}({', '.join(a.alias_or_name for a in args)})")
 
 
-def _register_udf(
-    self: DuckDBUDFRegistration, name: str, f: Any, returnType: Any = None
-) -> UserDefinedFunction:
+def _register_udf(self: Any, name: str, f: Any, returnType: Any = None) -> UserDefinedFunction:
     """spark.udf.register: a UDF callable by name from SQL and from the DataFrame API."""
     fn = f if isinstance(f, UserDefinedFunction) else UserDefinedFunction(f, returnType)
     fn._name = name
@@ -255,7 +227,6 @@ def pandas_udf(f: Any = None, returnType: Any = None, functionType: Any = None) 
     return make if f is None else make(f)
 
 
-# -- F.parse_url ----------------------------------------------------------------------------
 def _parse_url_one(url: str | None, part: str | None, key: str | None = None) -> str | None:
     """One URL part with java.net.URI's raw-component semantics, NULL when absent or invalid."""
     if url is None or part is None or _BAD_URL.search(url):
@@ -270,28 +241,19 @@ def _parse_url_one(url: str | None, part: str | None, key: str | None = None) ->
     query = u.query if "?" in url.partition("#")[0] else None
     authority = u.netloc if "//" in url.partition("?")[0] else None
     userinfo, _, hostport = (authority or "").rpartition("@")
-    host = (
-        hostport[: hostport.find("]") + 1] if hostport.startswith("[") else hostport.split(":")[0]
-    )
+    host = hostport[: hostport.find("]") + 1] if hostport[:1] == "[" else hostport.split(":")[0]
     if part == "QUERY" and key is not None:
         m = re.search(rf"(?:&|^){re.escape(key)}=([^&]*)", query or "")
         return m.group(1) if m else None
-    return {
-        "HOST": host or None,
-        "PATH": u.path,
-        "QUERY": query,
-        "PROTOCOL": scheme,
-        "REF": u.fragment if "#" in url else None,
-        "AUTHORITY": authority,
-        "FILE": u.path + (f"?{query}" if query is not None else ""),
-        "USERINFO": userinfo or None,
-    }.get(part)
+    file = u.path + (f"?{query}" if query is not None else "")
+    ref = u.fragment if "#" in url else None
+    found = (host or None, u.path, query, scheme, ref, authority, file, userinfo or None)
+    return dict(zip(_PARTS, found)).get(part)
 
 
 def _parse_url_arrow(*arrays: pa.ChunkedArray) -> pa.Array:
-    return pa.array(
-        [_parse_url_one(*row) for row in zip(*(a.to_pylist() for a in arrays))], type=pa.string()
-    )
+    rows = zip(*(a.to_pylist() for a in arrays))
+    return pa.array([_parse_url_one(*row) for row in rows], type=pa.string())
 
 
 @func_metadata()
@@ -308,26 +270,21 @@ def get_json_object(col: Any, path: str) -> Column:
     return F.when(_anon("JSON_VALID", c), _anon("JSON_EXTRACT_STRING", c, F.lit(path)))
 
 
-# -- installation into SQLFrame ---------------------------------------------------------------
+def _has(e: Any, kind: type[exp.Expression]) -> bool:
+    return isinstance(e, Column) and e.column_expression.find(kind) is not None
+
+
 def _agg(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def agg(self: DuckDBGroupedData, *exprs: Any) -> Any:
         pivot = self.pivot_col is not None
         if pivot:  # DuckDB's PIVOT groups by every input column, and COUNT(*) selects them all
-            exprs = tuple(
-                F.count(F.lit(1)).alias(e.alias_or_name)
-                if isinstance(e, Column)
-                and isinstance(e.column_expression, exp.Count)
-                and isinstance(e.column_expression.this, exp.Star)
-                else e
-                for e in exprs
-            )
-        summed = any(
-            "sum" in map(str.lower, e.values())
-            if isinstance(e, dict)
-            else isinstance(e, Column) and e.column_expression.find(exp.Sum)
-            for e in exprs
-        )
+            star = [_has(e, exp.Count) and isinstance(e.column_expression.this, exp.Star)
+                    for e in exprs]  # fmt: skip
+            exprs = tuple(F.count(F.lit(1)).alias(e.alias_or_name) if s else e
+                          for e, s in zip(exprs, star))  # fmt: skip
+        summed = any("sum" in map(str.lower, e.values()) if isinstance(e, dict)
+                     else _has(e, exp.Sum) for e in exprs)  # fmt: skip
         result = original(self, *exprs)
         return _respell(result, pivot) if summed or pivot else result
 
@@ -346,26 +303,16 @@ def _respell(df: DuckDBDataFrame, pivot: bool) -> DuckDBDataFrame:
     if not pivot and "HUGEINT" not in types:
         return df
     cols = [F.col(exp.column(n, quoted=True)) for n in df._columns]
-    return df.select(
-        *[
-            c.cast("bigint").alias(n) if t == "HUGEINT" else c.alias(n)
-            for c, n, t in zip(cols, df._columns, types)
-        ]
-    )
+    cols = [c.cast("bigint") if t == "HUGEINT" else c for c, t in zip(cols, types)]
+    return df.select(*[c.alias(n) for c, n in zip(cols, df._columns)])
 
 
-_INTEGRAL = {
-    exp.DataType.Type.TINYINT,
-    exp.DataType.Type.SMALLINT,
-    exp.DataType.Type.INT,
-    exp.DataType.Type.BIGINT,
-}
+_INTEGRAL = {getattr(exp.DataType.Type, n) for n in ("TINYINT", "SMALLINT", "INT", "BIGINT")}
 # Spark truncates fractions toward zero where DuckDB rounds; TYPEOF folds away at bind time.
 _TRUNCATING_CAST = (
     "CASE WHEN TYPEOF(x) IN ('FLOAT', 'DOUBLE') THEN CAST(TRUNC(TRY_CAST(x AS DOUBLE)) AS {t}) "
     "WHEN TYPEOF(x) LIKE 'DECIMAL%' THEN CAST(TRUNC(TRY_CAST(x AS DECIMAL(38, 9))) AS {t}) "
-    "ELSE CAST(x AS {t}) END"
-)
+    "ELSE CAST(x AS {t}) END")  # fmt: skip
 
 
 def _cast(original: Callable[..., Column]) -> Callable[..., Column]:
@@ -377,13 +324,25 @@ def _cast(original: Callable[..., Column]) -> Callable[..., Column]:
         if caller.startswith(("sqlframe", __name__)) or to is None or to.this not in _INTEGRAL:
             return out
         template = sqlglot.parse_one(_TRUNCATING_CAST.format(t=to.sql("duckdb")), read="duckdb")
-        case = template.transform(
-            lambda n: self.column_expression.copy() if isinstance(n, exp.Column) else n
-        )
+        x = self.column_expression
+        case = template.transform(lambda n: x.copy() if isinstance(n, exp.Column) else n)
         name = out.expression.alias_or_name
         return Column(case).alias(name) if name else Column(case)
 
     return cast
+
+
+def _get_columns(original: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    @functools.wraps(original)
+    def get_columns(self: DuckDBCatalog, table: Any) -> dict[str, Any]:
+        # SQLFrame looks only outside DuckDB's temp catalog, where con.register() puts datasets.
+        found = original(self, table)
+        name = self.ensure_table(table).sql(dialect=self.session.input_dialect)
+        dialect = self.session.output_dialect
+        cols = [] if found else self.listColumns(name, include_temp=True)
+        return found or {c.name: exp.DataType.build(c.dataType, dialect=dialect) for c in cols}
+
+    return get_columns
 
 
 def _install() -> None:
@@ -391,54 +350,30 @@ def _install() -> None:
     global _installed
     if _installed:
         return
-    missing = {
-        n
-        for n, fn in inspect.getmembers(base_functions, inspect.isfunction)
-        if hasattr(fn, "unsupported_engines") and not hasattr(F, n)
-    }
-    borrowed = {"ilike", "array_agg", "string_agg", "date_part", "datepart"}
-    for name in missing - borrowed:
-        setattr(F, name, _unsupported(f"F.{name}"))
-    for name in borrowed:
-        setattr(F, name, getattr(base_functions, name))
-    own = {
-        "window": window,
-        "udf": udf,
-        "pandas_udf": pandas_udf,
-        "parse_url": parse_url,
-        "try_parse_url": parse_url,
-        "get_json_object": get_json_object,
-        "broadcast": lambda df: df,
-        "isnotnull": lambda col: Column.ensure_col(col).isNotNull(),
-    }
-    for name, fn in own.items():
-        setattr(F, name, fn)
-    for name in (
-        "mapInPandas",
-        "mapInArrow",
-        "foreach",
-        "foreachPartition",
-        "toJSON",
-        "withWatermark",
-        "observe",
-        "pandas_api",
-    ):
+    for name, fn in inspect.getmembers(base_functions, inspect.isfunction):
+        if hasattr(fn, "unsupported_engines") and not hasattr(F, name):
+            setattr(F, name, fn if name in _BORROWED else _unsupported(f"F.{name}"))
+    F.window, F.udf, F.pandas_udf, F.get_json_object = window, udf, pandas_udf, get_json_object
+    F.parse_url = F.try_parse_url = parse_url
+    F.broadcast = lambda df: df  # a join hint; DuckDB plans joins itself
+    F.isnotnull = lambda col: Column.ensure_col(col).isNotNull()
+    for name in _DF_UNSUPPORTED:
         setattr(DuckDBDataFrame, name, _unsupported(f"DataFrame.{name}"))
-    for name in ("rdd", "writeStream"):  # properties, so DataFrame.__getattr__ cannot make columns
+    for name in _DF_UNSUPPORTED_PROPS:
         setattr(DuckDBDataFrame, name, property(_unsupported(f"DataFrame.{name}")))
-    for name in ("applyInPandas", "applyInArrow", "applyInPandasWithState", "cogroup", "apply"):
+    for name in _GROUP_UNSUPPORTED:
         setattr(DuckDBGroupedData, name, _unsupported(f"groupBy().{name}"))
     DuckDBDataFrame.groupBy = DuckDBDataFrame.groupby = _group_by(DuckDBDataFrame.groupBy)
     DuckDBGroupedData.agg = _agg(_BaseGroupedData.agg)
     DuckDBDataFrame.toPandas = lambda self: to_arrow(self).to_pandas()
     DuckDBUDFRegistration.register = _register_udf
     Column.cast = Column.astype = _cast(Column.cast)
+    DuckDBCatalog.get_columns = _get_columns(DuckDBCatalog.get_columns)
     _installed = True
 
 
-# -- sessions ----------------------------------------------------------------------------------
 class _Cursor:
-    """The connection as SQLFrame's cursor, fetching TIMESTAMPTZ rows via Arrow (DuckDB needs pytz)."""
+    """The connection as SQLFrame's cursor; TIMESTAMPTZ rows come via Arrow (DuckDB needs pytz)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self._con = con
@@ -468,25 +403,27 @@ class _Cursor:
 
 
 def open_session(con: duckdb.DuckDBPyConnection) -> DuckDBSession:
-    """A SQLFrame DuckDBSession on con (UTC), made the active session."""
+    """The SQLFrame DuckDBSession on con (time zone UTC), made the active session."""
     with _lock:
         _install()
-        _BaseSession._instance = None  # SQLFrame's session is a singleton that keeps its first conn
-        session = DuckDBSession(conn=con)
+        for key, old in list(_sessions.items()):
+            try:
+                old._conn.cursor().close()  # raises once closed; leaves pending results alone
+            except duckdb.ConnectionException:
+                getattr(old, "_udf_conn", old._conn).close()  # it would keep the database open
+                del _sessions[key]
+        session = _sessions.get(id(con))
+        if session is None:
+            # SQLFrame keeps one session per process and can build only one per connection.
+            _BaseSession._instance = None
+            session = _sessions[id(con)] = DuckDBSession(conn=con)
+            session.__dict__["_cur"] = _Cursor(con)
+            varchar = duckdb.sqltype("VARCHAR")
+            con.create_function("huntlab_parse_url", _parse_url_arrow, None, varchar,
+                                type="arrow", **_UDF_OPTIONS)  # fmt: skip
+        _BaseSession._instance = session
         DuckDBSession.builder.__dict__.pop("session", None)
     session.conf.set("spark.sql.session.timeZone", "UTC")
-    session.__dict__["_cur"] = _Cursor(con)
-    try:
-        con.create_function(
-            "huntlab_parse_url",
-            _parse_url_arrow,
-            None,
-            duckdb.sqltype("VARCHAR"),
-            type="arrow",
-            null_handling="special",
-        )
-    except duckdb.NotImplementedException:
-        pass  # created by an earlier session on this connection
     return session
 
 
