@@ -12,4 +12,5 @@ def hits_by_family(events):
         .reduceByKey(lambda a, b: (a[0] + b[0], a[1] + b[1]))
         .map(lambda kv: {"family": kv[0], "hits": kv[1][0], "reports": kv[1][1]})
         .to_arrow()
+        .sort_by([("hits", "descending"), ("family", "ascending")])
     )
