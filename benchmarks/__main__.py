@@ -76,6 +76,7 @@ def variant(name: str, ws_path: str, job: str) -> dict:
         con.register("events", DeltaTable(f"{ws_path}/data/events").to_pyarrow_dataset())
         rows = con.execute(HANDWRITTEN[job]).to_arrow_table().num_rows
     elif name == "pyspark":
+        import psutil
         from pyspark.sql import SparkSession
 
         from huntlab.jobs.runner import coerce_param
@@ -89,6 +90,12 @@ def variant(name: str, ws_path: str, job: str) -> dict:
         spec = parse_sql_job((Path(ws_path) / "jobs" / f"{job}.sql").read_text())
         args = {k: coerce_param(v) for k, v in spec.params.items()}
         rows = len(spark.sql(spec.sql, args=args).collect())
+        elapsed = time.perf_counter() - t0
+        jvm_kb = 0
+        for child_proc in psutil.Process().children(recursive=True):
+            with open(f"/proc/{child_proc.pid}/status") as fh:
+                jvm_kb += next(int(ln.split()[1]) for ln in fh if ln.startswith("VmHWM:"))
+        return {"seconds": elapsed, "rows": rows, "extra_kb": jvm_kb}
     else:
         raise SystemExit(f"unknown variant {name}")
     return {"seconds": time.perf_counter() - t0, "rows": rows}
@@ -108,10 +115,12 @@ def measure(name: str, ws_path: Path, job: str) -> dict:
 
 
 def child(name: str, ws_path: str, job: str) -> None:
-    import resource
-
     result = variant(name, ws_path, job)
-    result["peak_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # VmHWM is this process's own peak RSS (ru_maxrss would include the parent's, inherited
+    # across fork and exec). For PySpark the JVM's own peak is added.
+    with open("/proc/self/status") as fh:
+        own = next(int(ln.split()[1]) for ln in fh if ln.startswith("VmHWM:"))
+    result["peak_kb"] = own + result.pop("extra_kb", 0)  # + the JVM's peak for PySpark
     print(json.dumps(result))
 
 

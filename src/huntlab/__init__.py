@@ -13,7 +13,7 @@ from huntlab.errors import HuntlabError
 from huntlab.jobs.spec import job, mapreduce
 
 __version__ = "0.1.0"
-__all__ = ["HuntlabError", "Records", "Workspace", "job", "mapreduce", "run_job", "__version__"]
+__all__ = ["HuntlabError", "Records", "Workspace", "__version__", "job", "mapreduce", "run_job"]
 
 
 def __getattr__(name: str) -> Any:

@@ -98,7 +98,7 @@ class Workspace:
         self.store.add_dataset(entry)
         return entry
 
-    def engine(self, name: str | None = None):  # noqa: ANN201 - avoids importing engines eagerly
+    def engine(self, name: str | None = None):
         """An engine bound to this workspace (the configured one unless `name` is given)."""
         from huntlab.engines import open_engine
 

@@ -68,3 +68,14 @@ def test_run_of_a_dead_process_shows_interrupted(store: MetadataStore) -> None:
 
         conn.execute(update(runs).where(runs.c.id == run).values(pid=proc.pid))
     assert store.list_runs()[0].status == "interrupted"
+
+
+def test_head_revision_constant_matches_alembic() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from huntlab.catalog.store import HEAD_REVISION, MIGRATIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD_REVISION

@@ -15,7 +15,7 @@ def hl(*args: str, cwd: Path | None = None, stdin: str | None = None) -> subproc
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
     env.pop("HUNTLAB_WORKSPACE", None)
     return subprocess.run([sys.executable, "-m", "huntlab.cli", *args], cwd=cwd, env=env,
-                          input=stdin, capture_output=True, text=True, timeout=300)
+                          input=stdin, capture_output=True, text=True, timeout=300, check=False)
 
 
 def test_help_lists_commands() -> None:
@@ -29,7 +29,8 @@ def test_help_is_fast() -> None:
     code = ("import time,sys; t=time.perf_counter(); import huntlab.cli.main; "
             "print(time.perf_counter()-t); print(sorted(m for m in sys.modules if m.split('.')[0] "
             "in ('duckdb','pyarrow','sqlalchemy','sqlframe','pandas','deltalake')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
     assert out.splitlines()[1] == "[]", "heavy modules must be imported lazily"
 
 

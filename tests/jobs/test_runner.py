@@ -90,7 +90,7 @@ def test_mapreduce_job_matches_sql(demo_ws) -> None:
     sql = eng.sql("SELECT family, sum(hit_count) AS hits, count(*) AS reports FROM events "
                   "WHERE event_type = 'detection_hits' AND family IS NOT NULL GROUP BY family")
     eng.close()
-    key = lambda t: sorted(t.select(["family", "hits", "reports"]).to_pylist(),  # noqa: E731
+    key = lambda t: sorted(t.select(["family", "hits", "reports"]).to_pylist(),
                            key=lambda r: r["family"])
     assert key(mr) == key(sql)
 

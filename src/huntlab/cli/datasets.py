@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -72,13 +72,13 @@ def show(name: Annotated[str, typer.Argument(help="Dataset name.")]) -> None:
 @datasets_app.command()
 def add(
     name: Annotated[str, typer.Argument(help="Dataset name (letters, digits, _).")],
-    location: Annotated[Optional[str], typer.Argument(help="File path or glob.")] = None,
-    fmt: Annotated[Optional[str], typer.Option("--format", help="jsonl, csv or parquet.")]
+    location: Annotated[str | None, typer.Argument(help="File path or glob.")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="jsonl, csv or parquet.")]
     = None,
-    schema: Annotated[Optional[str], typer.Option(help="Declared schema: col:TYPE,...")] = None,
+    schema: Annotated[str | None, typer.Option(help="Declared schema: col:TYPE,...")] = None,
     managed: Annotated[bool, typer.Option(help="A managed (Delta) dataset stored by huntlab.")]
     = False,
-    partition_by: Annotated[Optional[str], typer.Option(help="Managed: partition columns.")]
+    partition_by: Annotated[str | None, typer.Option(help="Managed: partition columns.")]
     = None,
     description: Annotated[str, typer.Option(help="What the data is.")] = "",
     replace: Annotated[bool, typer.Option(help="Redefine an existing dataset.")] = False,
@@ -154,10 +154,10 @@ def history(name: Annotated[str, typer.Argument(help="Dataset name.")]) -> None:
 def load(
     name: Annotated[str, typer.Argument(help="Managed dataset to write.")],
     location: Annotated[str, typer.Argument(help="File path or glob to load.")],
-    fmt: Annotated[Optional[str], typer.Option("--format", help="jsonl, csv or parquet.")]
+    fmt: Annotated[str | None, typer.Option("--format", help="jsonl, csv or parquet.")]
     = None,
     mode: Annotated[str, typer.Option(help="overwrite or append.")] = "append",
-    partition_by: Annotated[Optional[str], typer.Option(help="Partition columns.")] = None,
+    partition_by: Annotated[str | None, typer.Option(help="Partition columns.")] = None,
 ) -> None:
     """Load files into a managed dataset in one atomic commit."""
     from huntlab.catalog.store import DatasetEntry

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,7 +25,7 @@ app.add_typer(datasets_app, name="datasets")
 _STATE: dict[str, object] = {"debug": False, "workspace": None}
 
 
-def console():  # noqa: ANN201
+def console():
     from rich.console import Console
 
     return Console()
@@ -53,7 +53,7 @@ def _params(items: list[str] | None) -> dict[str, str]:
 @app.callback()
 def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
-    ws: Annotated[Optional[Path], typer.Option("--workspace", "-w", help="Workspace folder.")]
+    ws: Annotated[Path | None, typer.Option("--workspace", "-w", help="Workspace folder.")]
     = None,
 ) -> None:
     _STATE["debug"] = debug
@@ -108,9 +108,9 @@ def jobs_list() -> None:
 @app.command()
 def run(
     job: Annotated[str, typer.Argument(help="Job name or path of a .sql/.py file.")],
-    param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="NAME=VALUE")]
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE")]
     = None,
-    engine: Annotated[Optional[str], typer.Option(help="duckdb (default) or spark.")] = None,
+    engine: Annotated[str | None, typer.Option(help="duckdb (default) or spark.")] = None,
     show: Annotated[int, typer.Option(help="Rows of the result to print.")] = 20,
     no_write: Annotated[bool, typer.Option("--no-write", help="Do not write the output.")]
     = False,
@@ -132,7 +132,7 @@ def run(
 
 @app.command()
 def runs(
-    job: Annotated[Optional[str], typer.Argument(help="Only runs of this job.")] = None,
+    job: Annotated[str | None, typer.Argument(help="Only runs of this job.")] = None,
     limit: Annotated[int, typer.Option(help="How many.")] = 30,
 ) -> None:
     """List recent runs with status, timings, rows and lineage."""
@@ -160,12 +160,12 @@ def runs(
 @app.command()
 def sql(
     query: Annotated[str, typer.Argument(help="A Spark SQL statement.")],
-    out: Annotated[Optional[str], typer.Option(help="Write to .csv, .jsonl or .parquet.")]
+    out: Annotated[str | None, typer.Option(help="Write to .csv, .jsonl or .parquet.")]
     = None,
-    param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="NAME=VALUE")]
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE")]
     = None,
     limit: Annotated[int, typer.Option(help="Rows to print.")] = 50,
-    engine: Annotated[Optional[str], typer.Option(help="duckdb (default) or spark.")] = None,
+    engine: Annotated[str | None, typer.Option(help="duckdb (default) or spark.")] = None,
 ) -> None:
     """Run an ad-hoc Spark SQL query over the workspace's datasets."""
     from huntlab.cli.render import arrow_table, write_table
@@ -205,7 +205,7 @@ def demo(
     run_demo(directory, events, console())
 
 
-from huntlab.cli import datasets as _datasets  # noqa: E402,F401  (registers the subcommands)
+from huntlab.cli import datasets as _datasets  # noqa: F401  (registers the subcommands)
 
 
 def main() -> None:
@@ -235,7 +235,7 @@ def main() -> None:
         sys.exit(2)
 
 
-def _err_console():  # noqa: ANN202
+def _err_console():
     from rich.console import Console
 
     return Console(stderr=True)

@@ -56,7 +56,6 @@ def write_table(table: pa.Table, path: str) -> None:
 
         with open(path, "w", encoding="utf-8") as fh:
             for batch in table.to_batches():
-                for row in batch.to_pylist():
-                    fh.write(json.dumps(row, default=str) + "\n")
+                fh.writelines(json.dumps(row, default=str) + "\n" for row in batch.to_pylist())
     else:
         raise InputError(f"cannot tell the output format of {path}", "Use .csv, .jsonl or .parquet")

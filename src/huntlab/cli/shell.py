@@ -13,11 +13,7 @@ BANNER = (
     "huntlab shell: Spark SQL over the workspace's datasets. End a statement with ';'.\n"
     "  \\d  list datasets    \\d NAME  columns    \\py  Python mode    \\q  quit"
 )
-KEYWORDS = (
-    "SELECT FROM WHERE GROUP BY ORDER HAVING LIMIT JOIN LEFT RIGHT FULL OUTER INNER ON AS "
-    "WITH UNION ALL DISTINCT COUNT SUM AVG MIN MAX CASE WHEN THEN ELSE END AND OR NOT NULL IS "
-    "IN LIKE RLIKE LATERAL VIEW EXPLODE OVER PARTITION CAST DESC ASC"
-).split()
+KEYWORDS = ["SELECT", "FROM", "WHERE", "GROUP", "BY", "ORDER", "HAVING", "LIMIT", "JOIN", "LEFT", "RIGHT", "FULL", "OUTER", "INNER", "ON", "AS", "WITH", "UNION", "ALL", "DISTINCT", "COUNT", "SUM", "AVG", "MIN", "MAX", "CASE", "WHEN", "THEN", "ELSE", "END", "AND", "OR", "NOT", "NULL", "IS", "IN", "LIKE", "RLIKE", "LATERAL", "VIEW", "EXPLODE", "OVER", "PARTITION", "CAST", "DESC", "ASC"]
 
 
 def _columns(engine: DuckDBEngine) -> dict[str, list[str]]:
@@ -67,7 +63,7 @@ def _python(engine: DuckDBEngine, interactive: bool) -> None:
 
     engine.register_all()
     with activated(engine.con):
-        from pyspark.sql import functions as F  # noqa: N812 - resolved to SQLFrame here
+        from pyspark.sql import functions as F
 
         ns = {"spark": engine.session, "F": F, "ws": engine.workspace, "engine": engine}
         banner = "Python mode: `spark`, `F` (functions), `ws` (workspace). Ctrl-D to return."

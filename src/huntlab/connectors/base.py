@@ -104,7 +104,6 @@ def connector_for(entry: DatasetEntry) -> Connector:
 
 def apply_filters(table: pa.Table, filters: list[Filter] | None) -> pa.Table:
     """Filter an Arrow table in memory (for connectors that cannot push filters down)."""
-    import pyarrow.compute as pc
 
     if not filters:
         return table

@@ -113,7 +113,7 @@ def infer_format(location: str) -> str:
     name = Path(location).name.lower()
     for ext, fmt in ((".parquet", "parquet"), (".csv", "csv"), (".jsonl", "jsonl"),
                      (".ndjson", "jsonl"), (".json", "jsonl")):
-        if name.endswith(ext) or name.endswith(ext + ".gz"):
+        if name.endswith((ext, ext + ".gz")):
             return fmt
     raise ConnectorError(
         f"cannot tell the format of {location} from its extension",

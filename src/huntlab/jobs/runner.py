@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from contextlib import nullcontext
 import re
 import time
 from collections.abc import Callable
@@ -141,7 +142,10 @@ def run_job(
     started = time.perf_counter()
     run_id: int | None = None
     try:
-        with engine.python_context():
+        # SQLFrame is activated only for Python jobs: SQL jobs need neither it nor pandas.
+        ref = find_job(ws.jobs_dir, name)
+        context = engine.python_context() if ref.kind != "sql" else nullcontext()
+        with context:
             spec = load_spec(ws, name, engine)
             bound = resolve_params(spec, params or {})
             run_id = ws.store.start_run(spec.name, engine.name, {k: str(v) for k, v in

@@ -1,7 +1,7 @@
 """Top blocked domains: how many clients hit each, on how many days, and its busiest hour."""
 
-from pyspark.sql import functions as F
 from pyspark.sql import Window
+from pyspark.sql import functions as F
 
 from huntlab import job
 
