@@ -93,8 +93,7 @@ def variant(name: str, ws_path: str, job: str) -> dict:
         elapsed = time.perf_counter() - t0
         jvm_kb = 0
         for child_proc in psutil.Process().children(recursive=True):
-            with open(f"/proc/{child_proc.pid}/status") as fh:
-                jvm_kb += next(int(ln.split()[1]) for ln in fh if ln.startswith("VmHWM:"))
+            jvm_kb += _peak_kb(f"/proc/{child_proc.pid}/status")
         return {"seconds": elapsed, "rows": rows, "extra_kb": jvm_kb}
     else:
         raise SystemExit(f"unknown variant {name}")
@@ -114,13 +113,21 @@ def measure(name: str, ws_path: Path, job: str) -> dict:
     return result
 
 
+def _peak_kb(status_file: str) -> int:
+    """VmHWM (peak resident set) of a process; 0 for one that has exited meanwhile."""
+    try:
+        with open(status_file) as fh:
+            return next((int(ln.split()[1]) for ln in fh if ln.startswith("VmHWM:")), 0)
+    except OSError:
+        return 0
+
+
 def child(name: str, ws_path: str, job: str) -> None:
     result = variant(name, ws_path, job)
     # VmHWM is this process's own peak RSS (ru_maxrss would include the parent's, inherited
     # across fork and exec). For PySpark the JVM's own peak is added.
-    with open("/proc/self/status") as fh:
-        own = next(int(ln.split()[1]) for ln in fh if ln.startswith("VmHWM:"))
-    result["peak_kb"] = own + result.pop("extra_kb", 0)  # + the JVM's peak for PySpark
+    # For PySpark the JVM's peak (extra_kb) is added to the driver's.
+    result["peak_kb"] = _peak_kb("/proc/self/status") + result.pop("extra_kb", 0)
     print(json.dumps(result))
 
 
