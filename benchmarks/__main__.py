@@ -82,9 +82,13 @@ def variant(name: str, ws_path: str, job: str) -> dict:
         from huntlab.jobs.runner import coerce_param
         from huntlab.jobs.spec import parse_sql_job
 
-        spark = (SparkSession.builder.master("local[2]").config("spark.driver.memory", "4g")
-                 .config("spark.sql.session.timeZone", "UTC")
-                 .config("spark.sql.shuffle.partitions", "8").getOrCreate())
+        spark = (
+            SparkSession.builder.master("local[2]")
+            .config("spark.driver.memory", "4g")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.shuffle.partitions", "8")
+            .getOrCreate()
+        )
         t0 = time.perf_counter()  # session start-up is reported apart, not in the job's time
         spark.read.parquet(f"{ws_path}/data/events").createOrReplaceTempView("events")
         spec = parse_sql_job((Path(ws_path) / "jobs" / f"{job}.sql").read_text())
@@ -103,8 +107,9 @@ def variant(name: str, ws_path: str, job: str) -> dict:
 def measure(name: str, ws_path: Path, job: str) -> dict:
     """Run a variant in a child process; the child reports its own peak RSS (ru_maxrss)."""
     cmd = [sys.executable, "-m", "benchmarks", "--child", name, str(ws_path), job]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=ROOT)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+    )
     out, err = proc.communicate()
     if proc.returncode != 0:
         return {"error": (err.strip().splitlines() or ["failed"])[-1]}
@@ -147,8 +152,10 @@ def main() -> None:
         variants = ["duckdb-sql", "huntlab", "huntlab+write", "huntlab@1GB", "pyspark"]
     except ImportError:
         variants = ["duckdb-sql", "huntlab", "huntlab+write", "huntlab@1GB"]
-        print("pyspark is not installed: the PySpark column is skipped "
-              "(pip install 'huntlab[spark]' to include it)")
+        print(
+            "pyspark is not installed: the PySpark column is skipped "
+            "(pip install 'huntlab[spark]' to include it)"
+        )
     rows = []
     for n in (int(s) for s in args.sizes.split(",")):
         ws = workspace_for(n)
@@ -161,15 +168,20 @@ def main() -> None:
                 if "error" in r:
                     break
             rows.append((n, v, best))
-            print(f"  {n:>11,} {v:<14} " + (f"{best['seconds']:.2f}s" if "seconds" in best
-                                            else best["error"]), flush=True)
+            print(
+                f"  {n:>11,} {v:<14} "
+                + (f"{best['seconds']:.2f}s" if "seconds" in best else best["error"]),
+                flush=True,
+            )
     report(rows, args.job)
 
 
 def report(rows: list, job: str) -> None:
     print(f"\njob: {job}   (2-core shared machine: compare ratios, not absolute times)")
-    print(f"{'events':>11} {'variant':<14} {'wall s':>8} {'peak MB':>8} {'vs duckdb-sql':>14} "
-          f"{'pyspark / this':>15}")
+    print(
+        f"{'events':>11} {'variant':<14} {'wall s':>8} {'peak MB':>8} {'vs duckdb-sql':>14} "
+        f"{'pyspark / this':>15}"
+    )
     by = {(n, v): r for n, v, r in rows}
     for n, v, r in rows:
         if "error" in r:

@@ -29,18 +29,33 @@ def good_row(kind: str, **over: object) -> dict[str, object]:
     event_type = kind
     ts = datetime(2026, 10, 20, 23, 30, tzinfo=UTC)
     row: dict[str, object] = {
-        "event_id": "9f1c2d3e4f5a4b6c8d7e6f5a4b3c2d1e", "event_type": event_type,
-        "schema_version": 1, "ts": ts, "event_date": ts.date(), "client_id": CLIENT,
-        "product": "free_av", "product_version": "24.3.1", "os": "win11", "country": "DE",
+        "event_id": "9f1c2d3e4f5a4b6c8d7e6f5a4b3c2d1e",
+        "event_type": event_type,
+        "schema_version": 1,
+        "ts": ts,
+        "event_date": ts.date(),
+        "client_id": CLIENT,
+        "product": "free_av",
+        "product_version": "24.3.1",
+        "os": "win11",
+        "country": "DE",
     }
     if event_type in ("blocked_infection", "beta_detection", "detection_hits"):
-        row.update(detection_name="Win32:Emotet-AB [Trj]", family="Emotet", file_hash=HASH,
-                   hit_count=7 if event_type == "detection_hits" else 1)
+        row.update(
+            detection_name="Win32:Emotet-AB [Trj]",
+            family="Emotet",
+            file_hash=HASH,
+            hit_count=7 if event_type == "detection_hits" else 1,
+        )
     elif event_type == "crash":
         row.update(crash_signature="avsvc.exe!ScanEngine::Open+0x1f3")
     else:
-        row.update(url="https://www.Evil.example:8443/login", domain="evil.example", hit_count=1,
-                   detection_name="URL:Phishing")
+        row.update(
+            url="https://www.Evil.example:8443/login",
+            domain="evil.example",
+            hit_count=1,
+            detection_name="URL:Phishing",
+        )
     row.update(over)
     return row
 
@@ -51,9 +66,23 @@ def table(rows: list[dict[str, object]]) -> pa.Table:
 
 def test_schema_columns_in_order():
     assert EVENT_SCHEMA.names == [
-        "event_id", "event_type", "schema_version", "ts", "event_date", "client_id", "product",
-        "product_version", "os", "country", "detection_name", "family", "file_hash", "url",
-        "domain", "hit_count", "crash_signature",
+        "event_id",
+        "event_type",
+        "schema_version",
+        "ts",
+        "event_date",
+        "client_id",
+        "product",
+        "product_version",
+        "os",
+        "country",
+        "detection_name",
+        "family",
+        "file_hash",
+        "url",
+        "domain",
+        "hit_count",
+        "crash_signature",
     ]
     assert EVENT_SCHEMA.field("ts").type == pa.timestamp("us", tz="UTC")
     assert EVENT_SCHEMA.field("event_date").type == pa.date32()
@@ -63,8 +92,13 @@ def test_schema_columns_in_order():
 
 
 def test_required_fields_cover_every_type():
-    assert EVENT_TYPES == ("blocked_infection", "beta_detection", "detection_hits", "crash",
-                           "blocked_url")
+    assert EVENT_TYPES == (
+        "blocked_infection",
+        "beta_detection",
+        "detection_hits",
+        "crash",
+        "blocked_url",
+    )
     assert set(REQUIRED_FIELDS) == set(EVENT_TYPES)
     for fields in REQUIRED_FIELDS.values():
         assert set(fields) <= set(EVENT_SCHEMA.names)
@@ -150,8 +184,10 @@ def test_future_limit_is_one_day():
 
 
 def test_derived_columns_are_filled_and_hashes_lowercased():
-    rows = [good_row("blocked_url", domain=None, event_date=None),
-            good_row("blocked_infection", file_hash=HASH.upper(), client_id=CLIENT.upper())]
+    rows = [
+        good_row("blocked_url", domain=None, event_date=None),
+        good_row("blocked_infection", file_hash=HASH.upper(), client_id=CLIENT.upper()),
+    ]
     valid, rejected = validate_batch(table(rows), now=NOW)
     assert rejected.num_rows == 0
     assert valid.column("domain")[0].as_py() == "evil.example"
@@ -162,24 +198,34 @@ def test_derived_columns_are_filled_and_hashes_lowercased():
 
 def test_loose_input_is_cast_to_the_schema():
     """Missing and extra columns, naive or string timestamps, other int widths, a RecordBatch."""
-    loose = pa.table({
-        "event_type": ["crash", "crash", "crash"],
-        "event_id": ["a", "b", "c"],
-        "schema_version": pa.array([1, 1, 1], pa.int64()),
-        "ts": ["2026-10-02T01:02:03Z", "2026-10-02 01:02:03.5+02:00", None],
-        "client_id": [CLIENT] * 3, "product": ["free_av"] * 3, "product_version": ["24.3.1"] * 3,
-        "os": ["win10"] * 3, "country": ["US"] * 3, "crash_signature": ["x!y+0x1"] * 3,
-        "something_else": [1, 2, 3],
-    }).to_batches()[0]
+    loose = pa.table(
+        {
+            "event_type": ["crash", "crash", "crash"],
+            "event_id": ["a", "b", "c"],
+            "schema_version": pa.array([1, 1, 1], pa.int64()),
+            "ts": ["2026-10-02T01:02:03Z", "2026-10-02 01:02:03.5+02:00", None],
+            "client_id": [CLIENT] * 3,
+            "product": ["free_av"] * 3,
+            "product_version": ["24.3.1"] * 3,
+            "os": ["win10"] * 3,
+            "country": ["US"] * 3,
+            "crash_signature": ["x!y+0x1"] * 3,
+            "something_else": [1, 2, 3],
+        }
+    ).to_batches()[0]
     valid, rejected = validate_batch(loose, now=NOW)
     assert valid.schema == EVENT_SCHEMA
     assert valid.num_rows == 2
     assert valid.column("ts")[1].as_py() == datetime(2026, 10, 1, 23, 2, 3, 500000, tzinfo=UTC)
     assert valid.column("event_date")[1].as_py() == date(2026, 10, 1)
-    assert set(rejected.column("reason")[0].as_py().split(";")) == {"missing:ts", "missing:event_date"}
+    assert set(rejected.column("reason")[0].as_py().split(";")) == {
+        "missing:ts",
+        "missing:event_date",
+    }
 
     naive = table([good_row("crash")]).set_column(
-        3, "ts", pa.array([datetime(2026, 10, 20, 23, 30)], pa.timestamp("ns")))
+        3, "ts", pa.array([datetime(2026, 10, 20, 23, 30)], pa.timestamp("ns"))
+    )
     valid, _ = validate_batch(naive, now=NOW)
     assert valid.column("ts")[0].as_py() == datetime(2026, 10, 20, 23, 30, tzinfo=UTC)
 
@@ -203,23 +249,34 @@ def test_empty_input():
 
 # ---- property tests -------------------------------------------------------------------------
 
-_text = st.one_of(st.none(), st.text(max_size=12),
-                  st.text(alphabet="0123456789abcdefABCDEF", min_size=30, max_size=66))
-_rows = st.fixed_dictionaries({
-    "event_id": _text,
-    "event_type": st.one_of(st.none(), st.sampled_from(EVENT_TYPES), st.text(max_size=8)),
-    "schema_version": st.one_of(st.none(), st.integers(-2**31, 2**31 - 1)),
-    "ts": st.one_of(st.none(), st.datetimes(min_value=datetime(1971, 1, 1),
-                                            max_value=datetime(2200, 1, 1))),
-    "event_date": st.one_of(st.none(), st.dates(min_value=date(1971, 1, 1))),
-    "client_id": _text, "product": _text, "product_version": _text,
-    "os": _text, "country": st.one_of(_text, st.sampled_from(["US", "BR", "de"])),
-    "detection_name": _text, "family": _text, "file_hash": _text,
-    "url": st.one_of(st.none(), st.text(max_size=40), st.just("http://www.x.org:80/a")),
-    "domain": _text,
-    "hit_count": st.one_of(st.none(), st.integers(-2**63, 2**63 - 1)),
-    "crash_signature": _text,
-})
+_text = st.one_of(
+    st.none(),
+    st.text(max_size=12),
+    st.text(alphabet="0123456789abcdefABCDEF", min_size=30, max_size=66),
+)
+_rows = st.fixed_dictionaries(
+    {
+        "event_id": _text,
+        "event_type": st.one_of(st.none(), st.sampled_from(EVENT_TYPES), st.text(max_size=8)),
+        "schema_version": st.one_of(st.none(), st.integers(-(2**31), 2**31 - 1)),
+        "ts": st.one_of(
+            st.none(), st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1))
+        ),
+        "event_date": st.one_of(st.none(), st.dates(min_value=date(1971, 1, 1))),
+        "client_id": _text,
+        "product": _text,
+        "product_version": _text,
+        "os": _text,
+        "country": st.one_of(_text, st.sampled_from(["US", "BR", "de"])),
+        "detection_name": _text,
+        "family": _text,
+        "file_hash": _text,
+        "url": st.one_of(st.none(), st.text(max_size=40), st.just("http://www.x.org:80/a")),
+        "domain": _text,
+        "hit_count": st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1)),
+        "crash_signature": _text,
+    }
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -240,7 +297,7 @@ def test_validate_never_crashes_and_keeps_every_row(rows):
 
 
 _column_values = st.one_of(
-    st.lists(st.one_of(st.none(), st.integers(-10**6, 10**6)), min_size=4, max_size=4),
+    st.lists(st.one_of(st.none(), st.integers(-(10**6), 10**6)), min_size=4, max_size=4),
     st.lists(st.one_of(st.none(), st.text(max_size=10)), min_size=4, max_size=4),
     st.lists(st.one_of(st.none(), st.floats(allow_nan=True)), min_size=4, max_size=4),
     st.lists(st.one_of(st.none(), st.booleans()), min_size=4, max_size=4),

@@ -125,7 +125,9 @@ def empty_events() -> pa.Table:
     return EVENT_SCHEMA.empty_table()
 
 
-def _coerce(col: pa.ChunkedArray, typ: pa.DataType) -> tuple[pa.ChunkedArray, pa.ChunkedArray | None]:
+def _coerce(
+    col: pa.ChunkedArray, typ: pa.DataType
+) -> tuple[pa.ChunkedArray, pa.ChunkedArray | None]:
     """Cast a column to typ; if the cast fails, null it and return the mask of rows it broke."""
     if col.type == typ:
         return col, None
@@ -155,7 +157,7 @@ def _blank(col: pa.ChunkedArray) -> pa.ChunkedArray:
 def conform(
     table: pa.Table | pa.RecordBatch,
 ) -> tuple[pa.Table, list[tuple[pa.ChunkedArray, str]]]:
-    """Reorder, add missing and cast columns to EVENT_SCHEMA; also return (mask, reason) of failed casts."""
+    """Conform columns to EVENT_SCHEMA; also return (mask, reason) of the casts that failed."""
     if isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])
     n = table.num_rows
@@ -229,8 +231,12 @@ def validate_batch(
 
     sv = t.column("schema_version")
     supported = pa.array(SUPPORTED_SCHEMA_VERSIONS, pa.int32())
-    checks.append((pc.and_(pc.is_valid(sv), pc.invert(pc.is_in(sv, value_set=supported))),
-                   REASON_SCHEMA_VERSION))
+    checks.append(
+        (
+            pc.and_(pc.is_valid(sv), pc.invert(pc.is_in(sv, value_set=supported))),
+            REASON_SCHEMA_VERSION,
+        )
+    )
     checks.append((date_mismatch, REASON_DATE_MISMATCH))
     checks.append((pc.less(t.column("hit_count"), 1), REASON_HIT_COUNT))
 

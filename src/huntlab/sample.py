@@ -34,93 +34,218 @@ _DAY_US = 86_400_000_000
 
 # (ISO code, relative share of the client base, UTC offset in hours)
 COUNTRIES: tuple[tuple[str, float, float], ...] = (
-    ("US", 14.0, -5), ("DE", 7.0, 1), ("BR", 6.5, -3), ("IN", 6.0, 5.5), ("RU", 5.5, 3),
-    ("FR", 4.5, 1), ("GB", 4.0, 0), ("IT", 3.5, 1), ("ES", 3.0, 1), ("PL", 3.0, 1),
-    ("MX", 2.8, -6), ("JP", 2.5, 9), ("CZ", 2.2, 1), ("TR", 2.2, 3), ("ID", 2.0, 7),
-    ("CA", 1.8, -5), ("UA", 1.8, 2), ("NL", 1.6, 1), ("VN", 1.6, 7), ("AR", 1.4, -3),
-    ("KR", 1.3, 9), ("AU", 1.3, 10), ("PH", 1.2, 8), ("TH", 1.1, 7), ("CO", 1.1, -5),
-    ("EG", 1.0, 2), ("IR", 1.0, 3.5), ("PK", 1.0, 5), ("MY", 0.9, 8), ("SK", 0.9, 1),
-    ("RO", 0.9, 2), ("HU", 0.8, 1), ("BE", 0.8, 1), ("AT", 0.8, 1), ("CH", 0.7, 1),
-    ("SE", 0.7, 1), ("PT", 0.7, 0), ("GR", 0.6, 2), ("CL", 0.6, -4), ("PE", 0.6, -5),
-    ("ZA", 0.6, 2), ("SA", 0.6, 3), ("NG", 0.5, 1), ("DZ", 0.5, 1), ("MA", 0.5, 1),
-    ("BD", 0.5, 6), ("KZ", 0.4, 5), ("BY", 0.4, 3), ("IL", 0.4, 2), ("AE", 0.4, 4),
-    ("TW", 0.4, 8), ("CN", 0.4, 8), ("DK", 0.3, 1), ("NO", 0.3, 1), ("FI", 0.3, 2),
-    ("IE", 0.3, 0), ("NZ", 0.3, 12), ("SG", 0.3, 8), ("HR", 0.3, 1), ("BG", 0.3, 2),
-    ("RS", 0.3, 1), ("VE", 0.3, -4),
+    ("US", 14.0, -5),
+    ("DE", 7.0, 1),
+    ("BR", 6.5, -3),
+    ("IN", 6.0, 5.5),
+    ("RU", 5.5, 3),
+    ("FR", 4.5, 1),
+    ("GB", 4.0, 0),
+    ("IT", 3.5, 1),
+    ("ES", 3.0, 1),
+    ("PL", 3.0, 1),
+    ("MX", 2.8, -6),
+    ("JP", 2.5, 9),
+    ("CZ", 2.2, 1),
+    ("TR", 2.2, 3),
+    ("ID", 2.0, 7),
+    ("CA", 1.8, -5),
+    ("UA", 1.8, 2),
+    ("NL", 1.6, 1),
+    ("VN", 1.6, 7),
+    ("AR", 1.4, -3),
+    ("KR", 1.3, 9),
+    ("AU", 1.3, 10),
+    ("PH", 1.2, 8),
+    ("TH", 1.1, 7),
+    ("CO", 1.1, -5),
+    ("EG", 1.0, 2),
+    ("IR", 1.0, 3.5),
+    ("PK", 1.0, 5),
+    ("MY", 0.9, 8),
+    ("SK", 0.9, 1),
+    ("RO", 0.9, 2),
+    ("HU", 0.8, 1),
+    ("BE", 0.8, 1),
+    ("AT", 0.8, 1),
+    ("CH", 0.7, 1),
+    ("SE", 0.7, 1),
+    ("PT", 0.7, 0),
+    ("GR", 0.6, 2),
+    ("CL", 0.6, -4),
+    ("PE", 0.6, -5),
+    ("ZA", 0.6, 2),
+    ("SA", 0.6, 3),
+    ("NG", 0.5, 1),
+    ("DZ", 0.5, 1),
+    ("MA", 0.5, 1),
+    ("BD", 0.5, 6),
+    ("KZ", 0.4, 5),
+    ("BY", 0.4, 3),
+    ("IL", 0.4, 2),
+    ("AE", 0.4, 4),
+    ("TW", 0.4, 8),
+    ("CN", 0.4, 8),
+    ("DK", 0.3, 1),
+    ("NO", 0.3, 1),
+    ("FI", 0.3, 2),
+    ("IE", 0.3, 0),
+    ("NZ", 0.3, 12),
+    ("SG", 0.3, 8),
+    ("HR", 0.3, 1),
+    ("BG", 0.3, 2),
+    ("RS", 0.3, 1),
+    ("VE", 0.3, -4),
 )
 LATAM_BANKER_COUNTRIES = frozenset({"BR", "MX", "AR", "CO", "CL", "PE", "VE", "ES", "PT"})
 LATAM_BANKER_SHARE = 0.12
 
 # (os, share, group) with group 0 = Windows, 1 = macOS, 2 = Android
 OSES: tuple[tuple[str, float, int], ...] = (
-    ("win10", 0.46, 0), ("win11", 0.36, 0), ("win7", 0.02, 0),
-    ("macos13", 0.015, 1), ("macos14", 0.025, 1), ("macos15", 0.02, 1),
-    ("android12", 0.025, 2), ("android13", 0.035, 2), ("android14", 0.04, 2),
+    ("win10", 0.46, 0),
+    ("win11", 0.36, 0),
+    ("win7", 0.02, 0),
+    ("macos13", 0.015, 1),
+    ("macos14", 0.025, 1),
+    ("macos15", 0.02, 1),
+    ("android12", 0.025, 2),
+    ("android13", 0.035, 2),
+    ("android14", 0.04, 2),
 )
 PRODUCTS: tuple[tuple[str, float], ...] = (
-    ("free_av", 0.55), ("internet_security", 0.25), ("total_protection", 0.12),
+    ("free_av", 0.55),
+    ("internet_security", 0.25),
+    ("total_protection", 0.12),
     ("premium_security", 0.08),
 )
 BASE_VERSIONS: tuple[tuple[str, float], ...] = (
-    ("24.1.2", 0.08), ("24.2.0", 0.12), ("24.2.3", 0.25), ("24.3.0", 0.20), ("24.3.1", 0.35),
+    ("24.1.2", 0.08),
+    ("24.2.0", 0.12),
+    ("24.2.3", 0.25),
+    ("24.3.0", 0.20),
+    ("24.3.1", 0.35),
 )
 
 # Families per OS group, most prevalent first (Zipf-like weights by rank): (name, prefixes, tag)
 WIN_FAMILIES: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("Emotet", ("Win32", "Win64", "VBS"), "Trj"), ("AgentTesla", ("Win32",), "Trj"),
-    ("Formbook", ("Win32",), "Trj"), ("RedLine", ("Win32", "Win64"), "Stealer"),
-    ("LokiBot", ("Win32",), "Trj"), ("Remcos", ("Win32",), "RAT"), ("AsyncRAT", ("Win32",), "RAT"),
-    ("SmokeLoader", ("Win32",), "Trj"), ("Glupteba", ("Win32", "Win64"), "Trj"),
-    ("njRAT", ("Win32",), "RAT"), ("GuLoader", ("Win32", "VBS"), "Trj"),
-    ("Vidar", ("Win32",), "Stealer"), ("LummaStealer", ("Win64",), "Stealer"),
-    ("Amadey", ("Win32",), "Trj"), ("Phorpiex", ("Win32",), "Wrm"), ("SocGholish", ("JS",), "Trj"),
-    ("IcedID", ("Win64",), "Trj"), ("Ramnit", ("Win32",), "Inf"), ("Sality", ("Win32",), "Inf"),
-    ("Dridex", ("Win32",), "Trj"), ("Ursnif", ("Win32",), "Trj"), ("TrickBot", ("Win32",), "Trj"),
-    ("Raccoon", ("Win32",), "Stealer"), ("StopDjvu", ("Win32",), "Ransom"),
-    ("LockBit", ("Win32", "Win64"), "Ransom"), ("WannaCry", ("Win32",), "Ransom"),
-    ("CobaltStrike", ("Win64",), "Tool"), ("CoinMiner", ("Win64",), "Miner"),
-    ("Qakbot", ("Win32",), "Trj"), ("Grandoreiro", ("Win32",), "Bank"),
-    ("Mekotio", ("Win32",), "Bank"), ("Guildma", ("Win32",), "Bank"),
+    ("Emotet", ("Win32", "Win64", "VBS"), "Trj"),
+    ("AgentTesla", ("Win32",), "Trj"),
+    ("Formbook", ("Win32",), "Trj"),
+    ("RedLine", ("Win32", "Win64"), "Stealer"),
+    ("LokiBot", ("Win32",), "Trj"),
+    ("Remcos", ("Win32",), "RAT"),
+    ("AsyncRAT", ("Win32",), "RAT"),
+    ("SmokeLoader", ("Win32",), "Trj"),
+    ("Glupteba", ("Win32", "Win64"), "Trj"),
+    ("njRAT", ("Win32",), "RAT"),
+    ("GuLoader", ("Win32", "VBS"), "Trj"),
+    ("Vidar", ("Win32",), "Stealer"),
+    ("LummaStealer", ("Win64",), "Stealer"),
+    ("Amadey", ("Win32",), "Trj"),
+    ("Phorpiex", ("Win32",), "Wrm"),
+    ("SocGholish", ("JS",), "Trj"),
+    ("IcedID", ("Win64",), "Trj"),
+    ("Ramnit", ("Win32",), "Inf"),
+    ("Sality", ("Win32",), "Inf"),
+    ("Dridex", ("Win32",), "Trj"),
+    ("Ursnif", ("Win32",), "Trj"),
+    ("TrickBot", ("Win32",), "Trj"),
+    ("Raccoon", ("Win32",), "Stealer"),
+    ("StopDjvu", ("Win32",), "Ransom"),
+    ("LockBit", ("Win32", "Win64"), "Ransom"),
+    ("WannaCry", ("Win32",), "Ransom"),
+    ("CobaltStrike", ("Win64",), "Tool"),
+    ("CoinMiner", ("Win64",), "Miner"),
+    ("Qakbot", ("Win32",), "Trj"),
+    ("Grandoreiro", ("Win32",), "Bank"),
+    ("Mekotio", ("Win32",), "Bank"),
+    ("Guildma", ("Win32",), "Bank"),
 )
 MAC_FAMILIES: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("Adload", ("MacOS",), "Adw"), ("Shlayer", ("MacOS",), "Trj"),
-    ("AtomicStealer", ("MacOS",), "Stealer"), ("Pirrit", ("MacOS",), "Adw"),
+    ("Adload", ("MacOS",), "Adw"),
+    ("Shlayer", ("MacOS",), "Trj"),
+    ("AtomicStealer", ("MacOS",), "Stealer"),
+    ("Pirrit", ("MacOS",), "Adw"),
 )
 ANDROID_FAMILIES: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("Joker", ("Android",), "Trj"), ("Hydra", ("Android",), "Bank"), ("Triada", ("Android",), "Trj"),
-    ("FluBot", ("Android",), "Bank"), ("SpyNote", ("Android",), "RAT"),
+    ("Joker", ("Android",), "Trj"),
+    ("Hydra", ("Android",), "Bank"),
+    ("Triada", ("Android",), "Trj"),
+    ("FluBot", ("Android",), "Bank"),
+    ("SpyNote", ("Android",), "RAT"),
     ("Anubis", ("Android",), "Bank"),
 )
 LATAM_BANKERS: tuple[tuple[str, float], ...] = (
-    ("Grandoreiro", 0.5), ("Mekotio", 0.3), ("Guildma", 0.2),
+    ("Grandoreiro", 0.5),
+    ("Mekotio", 0.3),
+    ("Guildma", 0.2),
 )
 
 WIN_CRASHES: tuple[str, ...] = (
-    "avsvc.exe!UpdateManager::ApplyDelta+0x88", "avui.exe!Ui::RenderFrame+0x2c",
-    "avshield.sys!FltPreCreate+0x41", "avsvc.exe!Quarantine::Move+0x112",
-    "avsvc.exe!Unpacker::Inflate+0x3a7", "avwebshield.dll!HttpParser::Feed+0x9e",
-    "avsvc.exe!Sandbox::Spawn+0x64", "avui.exe!Tray::OnTimer+0x15",
-    "avshield.sys!ProcessNotify+0x2b0", "avsvc.exe!Telemetry::Flush+0x51",
-    "avemail.dll!MimeReader::Next+0x7c", "avsvc.exe!Scheduler::Tick+0x30",
+    "avsvc.exe!UpdateManager::ApplyDelta+0x88",
+    "avui.exe!Ui::RenderFrame+0x2c",
+    "avshield.sys!FltPreCreate+0x41",
+    "avsvc.exe!Quarantine::Move+0x112",
+    "avsvc.exe!Unpacker::Inflate+0x3a7",
+    "avwebshield.dll!HttpParser::Feed+0x9e",
+    "avsvc.exe!Sandbox::Spawn+0x64",
+    "avui.exe!Tray::OnTimer+0x15",
+    "avshield.sys!ProcessNotify+0x2b0",
+    "avsvc.exe!Telemetry::Flush+0x51",
+    "avemail.dll!MimeReader::Next+0x7c",
+    "avsvc.exe!Scheduler::Tick+0x30",
 )
 MAC_CRASHES: tuple[str, ...] = (
-    "com.av.daemon!ScanQueue.pop+0x44", "com.av.ui!MenuBar.refresh+0x1c",
-    "com.av.netext!FlowFilter.handle+0xd0", "com.av.daemon!Updater.apply+0x90",
+    "com.av.daemon!ScanQueue.pop+0x44",
+    "com.av.ui!MenuBar.refresh+0x1c",
+    "com.av.netext!FlowFilter.handle+0xd0",
+    "com.av.daemon!Updater.apply+0x90",
 )
 ANDROID_CRASHES: tuple[str, ...] = (
-    "libavengine.so!scan_apk+0x2f4", "com.av.mobile!WebShieldService.onUrl+0x38",
-    "libavengine.so!unzip_entry+0x11c", "com.av.mobile!MainActivity.onResume+0x12",
+    "libavengine.so!scan_apk+0x2f4",
+    "com.av.mobile!WebShieldService.onUrl+0x38",
+    "libavengine.so!unzip_entry+0x11c",
+    "com.av.mobile!MainActivity.onResume+0x12",
 )
 
 URL_DETECTIONS = {"phishing": "URL:Phishing", "malware": "URL:Mal", "spam": "URL:Spam"}
 
 # Event type mix (order of EVENT_TYPES); crash share is split between spike and other versions.
-TYPE_MIX = {"blocked_infection": 0.25, "beta_detection": 0.05, "detection_hits": 0.35,
-            "crash": 0.10, "blocked_url": 0.25}
+TYPE_MIX = {
+    "blocked_infection": 0.25,
+    "beta_detection": 0.05,
+    "detection_hits": 0.35,
+    "crash": 0.10,
+    "blocked_url": 0.25,
+}
 
 HOUR_WEIGHTS = np.array(
-    [0.25, 0.15, 0.10, 0.08, 0.08, 0.12, 0.30, 0.55, 0.80, 0.95, 1.00, 1.00,
-     0.95, 0.95, 1.00, 1.00, 0.95, 0.95, 1.00, 1.05, 1.05, 0.95, 0.70, 0.45]
+    [
+        0.25,
+        0.15,
+        0.10,
+        0.08,
+        0.08,
+        0.12,
+        0.30,
+        0.55,
+        0.80,
+        0.95,
+        1.00,
+        1.00,
+        0.95,
+        0.95,
+        1.00,
+        1.00,
+        0.95,
+        0.95,
+        1.00,
+        1.05,
+        1.05,
+        0.95,
+        0.70,
+        0.45,
+    ]
 )
 WEEKDAY_WEIGHTS = np.array([1.0, 1.0, 1.0, 1.0, 0.97, 0.82, 0.78])  # Monday first
 
@@ -159,19 +284,25 @@ def _day_indices(days: int) -> tuple[int, int]:
     return int(days * 2 / 3), int(days * 11 / 15)
 
 
-def planted_patterns(*, start: datetime | date = date(2026, 10, 1), days: int = 30) -> PlantedPatterns:
+def planted_patterns(
+    *, start: datetime | date = date(2026, 10, 1), days: int = 30
+) -> PlantedPatterns:
     """The planted outbreak and crash spike for a generation window (independent of n and seed)."""
     first = datetime.fromtimestamp(_start_us(start) / 1e6, tz=UTC).date()
     ob, rel = _day_indices(days)
     last = first + timedelta(days=days - 1)
     return PlantedPatterns(
-        outbreak_family=OUTBREAK_FAMILY, outbreak_country=OUTBREAK_COUNTRY,
+        outbreak_family=OUTBREAK_FAMILY,
+        outbreak_country=OUTBREAK_COUNTRY,
         outbreak_start=first + timedelta(days=ob),
         outbreak_peak=(max(first, last - timedelta(days=4)), last),
         outbreak_detections=OUTBREAK_DETECTIONS,
-        spike_version=SPIKE_VERSION, spike_release=first + timedelta(days=rel),
-        spike_signature=SPIKE_SIGNATURE, spike_crash_multiplier=SPIKE_CRASH_MULTIPLIER,
-        first_day=first, last_day=last,
+        spike_version=SPIKE_VERSION,
+        spike_release=first + timedelta(days=rel),
+        spike_signature=SPIKE_SIGNATURE,
+        spike_crash_multiplier=SPIKE_CRASH_MULTIPLIER,
+        first_day=first,
+        last_day=last,
     )
 
 
@@ -228,7 +359,7 @@ def clean_url(line: str) -> str | None:
 
 
 def load_urls(url_dir: Path) -> list[tuple[str, str]]:
-    """(url, category) pairs from url_dir/iscx-url-2016/{phishing,malware,spam}.txt, deduplicated."""
+    """Deduplicated (url, category) pairs from iscx-url-2016/{phishing,malware,spam}.txt."""
     base = Path(url_dir)
     if not (base / "phishing.txt").exists():
         base = base / "iscx-url-2016"
@@ -248,15 +379,51 @@ def load_urls(url_dir: Path) -> list[tuple[str, str]]:
 
 def synthetic_urls(rng: np.random.Generator, k: int = 4000) -> list[tuple[str, str]]:
     """A deterministic list of malicious-looking (url, category) pairs."""
-    syl = ["ka", "ro", "mi", "zu", "lex", "tor", "van", "pay", "sec", "log", "net", "cdn", "up",
-           "dat", "fin", "box", "mail", "drop", "nova", "ix", "qu", "bit", "host", "web"]
+    syl = [
+        "ka",
+        "ro",
+        "mi",
+        "zu",
+        "lex",
+        "tor",
+        "van",
+        "pay",
+        "sec",
+        "log",
+        "net",
+        "cdn",
+        "up",
+        "dat",
+        "fin",
+        "box",
+        "mail",
+        "drop",
+        "nova",
+        "ix",
+        "qu",
+        "bit",
+        "host",
+        "web",
+    ]
     tlds = ["com", "net", "org", "ru", "xyz", "top", "info", "br", "cn", "tk", "online", "site"]
     brands = ["paypal", "apple", "microsoft", "netflix", "bankofamerica", "itau", "dhl", "amazon"]
     paths = {
-        "phishing": ["/login.php", "/signin/verify", "/account/update.html", "/secure/index.php",
-                     "/webscr?cmd=_login-run", "/wp-includes/auth/"],
-        "malware": ["/invoice.zip", "/bot.exe", "/gate.php", "/config.bin", "/doc/Scan_0421.js",
-                    "/wp-content/uploads/update.exe"],
+        "phishing": [
+            "/login.php",
+            "/signin/verify",
+            "/account/update.html",
+            "/secure/index.php",
+            "/webscr?cmd=_login-run",
+            "/wp-includes/auth/",
+        ],
+        "malware": [
+            "/invoice.zip",
+            "/bot.exe",
+            "/gate.php",
+            "/config.bin",
+            "/doc/Scan_0421.js",
+            "/wp-content/uploads/update.exe",
+        ],
         "spam": ["/offer/", "/pills/cheap.html", "/casino/bonus", "/r.php?id=", "/promo/win"],
     }
     cats = ["phishing", "malware", "spam"]
@@ -268,9 +435,13 @@ def synthetic_urls(rng: np.random.Generator, k: int = 4000) -> list[tuple[str, s
         name = "".join(syl[i] for i in rng.integers(0, len(syl), int(rng.integers(2, 4))))
         host = f"{name}.{tlds[int(rng.integers(len(tlds)))]}"
         if cat == "phishing" and r < 0.4:
-            host = f"{brands[int(rng.integers(len(brands)))]}.com-{name}.{tlds[int(rng.integers(len(tlds)))]}"
+            brand = brands[int(rng.integers(len(brands)))]
+            host = f"{brand}.com-{name}.{tlds[int(rng.integers(len(tlds)))]}"
         if r > 0.9:
-            host = ".".join(str(int(x)) for x in rng.integers(1, 255, 4)) + f":{int(rng.integers(1024, 9000))}"
+            host = (
+                ".".join(str(int(x)) for x in rng.integers(1, 255, 4))
+                + f":{int(rng.integers(1024, 9000))}"
+            )
         elif r > 0.6:
             host = "www." + host
         path = paths[cat][int(rng.integers(len(paths[cat])))]
@@ -284,7 +455,11 @@ def synthetic_urls(rng: np.random.Generator, k: int = 4000) -> list[tuple[str, s
 
 
 def _detection_names(
-    rng: np.random.Generator, family: str, prefixes: tuple[str, ...], tag: str, k: int,
+    rng: np.random.Generator,
+    family: str,
+    prefixes: tuple[str, ...],
+    tag: str,
+    k: int,
     taken: set[str],
 ) -> list[str]:
     """k distinct detection names such as 'Win32:Emotet-AB [Trj]'."""
@@ -385,9 +560,11 @@ class _Model:
         fam_names = [f for f, _, _ in fams]
         self.family_pool = pa.array(fam_names, pa.string())
         self.qakbot = fam_names.index(OUTBREAK_FAMILY)
-        groups = [range(len(WIN_FAMILIES)),
-                  range(len(WIN_FAMILIES), len(WIN_FAMILIES) + len(MAC_FAMILIES)),
-                  range(len(WIN_FAMILIES) + len(MAC_FAMILIES), len(fams))]
+        groups = [
+            range(len(WIN_FAMILIES)),
+            range(len(WIN_FAMILIES), len(WIN_FAMILIES) + len(MAC_FAMILIES)),
+            range(len(WIN_FAMILIES) + len(MAC_FAMILIES), len(fams)),
+        ]
         self.group_fams = [np.array(list(g), dtype=np.int16) for g in groups]
         self.group_cdf = []
         share = np.zeros(len(fams))
@@ -448,7 +625,9 @@ class _Model:
         self.sig_pool = pa.array(sigs, pa.string())
         offs = np.cumsum([0, len(WIN_CRASHES), len(MAC_CRASHES)])
         self.sig_off = offs.astype(np.int32)
-        self.sig_cdf = [_cdf(_zipf(len(x), 1.3)) for x in (WIN_CRASHES, MAC_CRASHES, ANDROID_CRASHES)]
+        self.sig_cdf = [
+            _cdf(_zipf(len(x), 1.3)) for x in (WIN_CRASHES, MAC_CRASHES, ANDROID_CRASHES)
+        ]
         self.spike_sig = len(sigs) - 1
 
     def block(self, seed: int, index: int, m: int) -> pa.RecordBatch:
@@ -463,13 +642,18 @@ class _Model:
         for b, cum in enumerate(self.cum):
             sel = bucket == b
             if sel.any():
-                client[sel] = np.minimum(np.searchsorted(cum, u[sel] * cum[-1], side="right"),
-                                         len(cum) - 1)
+                client[sel] = np.minimum(
+                    np.searchsorted(cum, u[sel] * cum[-1], side="right"), len(cum) - 1
+                )
         local_s = _draw(self.hour_cdf, rng.random(m)) * 3600 + rng.integers(0, 3600, m)
         utc_s = (local_s - self.c_offset[client]) % 86_400
         in_slot_s = (utc_s - self.phase_s) % 86_400
-        ts = (self.start_us + day.astype(np.int64) * _DAY_US + in_slot_s * 1_000_000
-              + rng.integers(0, 1_000_000, m))
+        ts = (
+            self.start_us
+            + day.astype(np.int64) * _DAY_US
+            + in_slot_s * 1_000_000
+            + rng.integers(0, 1_000_000, m)
+        )
         event_date = np.floor_divide(ts, _DAY_US).astype(np.int32)
 
         # event type depends on the version (crash spike)
@@ -499,8 +683,11 @@ class _Model:
         rank = np.floor(self.hash_n[fam] * u**2.5).astype(np.int64)
         rank = np.minimum(rank, self.hash_n[fam] - 1)
         hash_idx = self.hash_off[fam] + rank
-        name_idx = np.where(etype == 1, self.beta_off[fam] + rank % self.beta_n[fam],
-                            self.name_off[fam] + rank % self.name_n[fam])
+        name_idx = np.where(
+            etype == 1,
+            self.beta_off[fam] + rank % self.beta_n[fam],
+            self.name_off[fam] + rank % self.name_n[fam],
+        )
         ob_rank = np.floor(self.ob_hash_n * u**1.5).astype(np.int64)
         hash_idx = np.where(outbreak, self.ob_hash_off + ob_rank, hash_idx)
         name_idx = np.where(outbreak, self.ob_name_off + ob_rank % self.ob_name_n, name_idx)
@@ -603,7 +790,7 @@ def _json_view(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 
 def write_sample(path: Path, n: int, *, fmt: str = "parquet", **kw: Any) -> int:
-    """Write n generated events to one parquet, jsonl or csv file (.gz for gzip); return the row count."""
+    """Write n events to one parquet, jsonl or csv file (.gz: gzip); return the row count."""
     path = Path(path)
     fmt = {"json": "jsonl", "ndjson": "jsonl"}.get(fmt, fmt)
     if fmt not in ("parquet", "jsonl", "csv"):
@@ -621,8 +808,10 @@ def write_sample(path: Path, n: int, *, fmt: str = "parquet", **kw: Any) -> int:
     elif fmt == "csv":
         import pyarrow.csv as pcsv
 
-        with pa.output_stream(path, compression="detect") as sink, \
-                pcsv.CSVWriter(sink, EVENT_SCHEMA) as writer:
+        with (
+            pa.output_stream(path, compression="detect") as sink,
+            pcsv.CSVWriter(sink, EVENT_SCHEMA) as writer,
+        ):
             for b in batches:
                 writer.write_batch(b)
                 rows += b.num_rows

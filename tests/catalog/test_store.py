@@ -40,8 +40,14 @@ def test_unknown_dataset_lists_known_ones(store: MetadataStore) -> None:
 def test_runs_and_lineage(store: MetadataStore) -> None:
     run = store.start_run("job1", "duckdb", {"k": "v"})
     assert store.list_runs()[0].status == "running"
-    store.finish_run(run, status="succeeded", rows_in=10, rows_out=2,
-                     inputs={"events": "3"}, outputs={"out": "0"})
+    store.finish_run(
+        run,
+        status="succeeded",
+        rows_in=10,
+        rows_out=2,
+        inputs={"events": "3"},
+        outputs={"out": "0"},
+    )
     rec = store.list_runs("job1")[0]
     assert (rec.status, rec.rows_in, rec.rows_out) == ("succeeded", 10, 2)
     assert rec.inputs == {"events": "3"} and rec.outputs == {"out": "0"}

@@ -11,11 +11,21 @@ from pathlib import Path
 import pytest
 
 
-def hl(*args: str, cwd: Path | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
+def hl(
+    *args: str, cwd: Path | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
     env.pop("HUNTLAB_WORKSPACE", None)
-    return subprocess.run([sys.executable, "-m", "huntlab.cli", *args], cwd=cwd, env=env,
-                          input=stdin, capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "huntlab.cli", *args],
+        cwd=cwd,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_help_lists_commands() -> None:
@@ -26,11 +36,14 @@ def test_help_lists_commands() -> None:
 
 
 def test_help_is_fast() -> None:
-    code = ("import time,sys; t=time.perf_counter(); import huntlab.cli.main; "
-            "print(time.perf_counter()-t); print(sorted(m for m in sys.modules if m.split('.')[0] "
-            "in ('duckdb','pyarrow','sqlalchemy','sqlframe','pandas','deltalake')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    code = (
+        "import time,sys; t=time.perf_counter(); import huntlab.cli.main; "
+        "print(time.perf_counter()-t); print(sorted(m for m in sys.modules if m.split('.')[0] "
+        "in ('duckdb','pyarrow','sqlalchemy','sqlframe','pandas','deltalake')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.splitlines()[1] == "[]", "heavy modules must be imported lazily"
 
 
@@ -56,17 +69,24 @@ def test_workflow(tmp_path: Path) -> None:
     assert "family" in r.stdout and "BIGINT" in r.stdout.upper() or "int64" in r.stdout
     r = hl("datasets", "preview", "hits", "-n", "2", cwd=ws)
     assert "Emotet" in r.stdout and "2 of" not in r.stdout
-    r = hl("sql", "SELECT family, sum(hits) AS total FROM hits GROUP BY family ORDER BY family",
-           cwd=ws)
+    r = hl(
+        "sql", "SELECT family, sum(hits) AS total FROM hits GROUP BY family ORDER BY family", cwd=ws
+    )
     assert r.returncode == 0 and "Emotet" in r.stdout and "7" in r.stdout
     out = tmp_path / "o.jsonl"
-    r = hl("sql", "SELECT family, sum(hits) AS total FROM hits GROUP BY family", "--out", str(out),
-           cwd=ws)
+    r = hl(
+        "sql",
+        "SELECT family, sum(hits) AS total FROM hits GROUP BY family",
+        "--out",
+        str(out),
+        cwd=ws,
+    )
     rows = sorted((json.loads(x) for x in out.read_text().splitlines()), key=lambda r: r["family"])
     assert rows == [{"family": "Emotet", "total": 7}, {"family": "Qakbot", "total": 5}]
     (ws / "jobs" / "totals.sql").write_text(
         "-- output: totals\n-- params: min=0\nSELECT family, sum(hits) AS total FROM hits "
-        "GROUP BY family HAVING sum(hits) > :min")
+        "GROUP BY family HAVING sum(hits) > :min"
+    )
     r = hl("run", "totals", "--param", "min=6", cwd=ws)
     assert r.returncode == 0, r.stderr
     assert "Emotet" in r.stdout and "Qakbot" not in r.stdout
@@ -112,8 +132,14 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     """The quick start's main command, in a temporary folder: findings printed, runs recorded."""
     r = hl("demo", "dws", "--events", "60000", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    for question in ("Prevalence and spread", "First and last seen", "rising fastest",
-                     "Top blocked domains", "Crash rate by product version", "map-reduce"):
+    for question in (
+        "Prevalence and spread",
+        "First and last seen",
+        "rising fastest",
+        "Top blocked domains",
+        "Crash rate by product version",
+        "map-reduce",
+    ):
         assert question in r.stdout
     r = hl("runs", cwd=tmp_path / "dws")
     assert r.stdout.count("succeeded") == 6

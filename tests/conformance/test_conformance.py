@@ -31,14 +31,19 @@ def canonical(table: pa.Table) -> list[tuple]:
     names = sorted(table.column_names)
     rows = []
     for r in table.select(names).to_pylist():
-        rows.append(tuple(round(v, 6) if isinstance(v, float) and math.isfinite(v) else v
-                          for v in r.values()))
+        rows.append(
+            tuple(
+                round(v, 6) if isinstance(v, float) and math.isfinite(v) else v for v in r.values()
+            )
+        )
     return sorted(rows, key=repr)
 
 
 def test_every_bundled_job_has_a_counterpart_or_is_sql() -> None:
-    assert {name for name, _ in DEMO_JOBS} - set(PAIRS) <= {"rising_families",
-                                                           "crash_rate_by_version"}
+    assert {name for name, _ in DEMO_JOBS} - set(PAIRS) <= {
+        "rising_families",
+        "crash_rate_by_version",
+    }
 
 
 @pytest.mark.parametrize("job", sorted(PAIRS))

@@ -28,8 +28,10 @@ def _make(kind: str, tmp: Path) -> DatasetEntry:
         pq.write_table(table.slice(2), tmp / "b.parquet")
         return DatasetEntry("t", "external", "parquet", str(tmp / "*.parquet"))
     if kind == "csv":
-        (tmp / "a.csv").write_text("family,hits,country\n" + "".join(
-            f"{r['family']},{r['hits']},{r['country']}\n" for r in ROWS))
+        (tmp / "a.csv").write_text(
+            "family,hits,country\n"
+            + "".join(f"{r['family']},{r['hits']},{r['country']}\n" for r in ROWS)
+        )
         return DatasetEntry("t", "external", "csv", str(tmp / "a.csv"))
     if kind == "jsonl":
         (tmp / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
@@ -93,20 +95,26 @@ def test_malformed_rows_are_skipped_and_counted(tmp_path: Path) -> None:
     assert c.malformed_rows() == 2
     p = tmp_path / "bad.csv"
     p.write_text("a,b\n1,x\n2,y,extra,cols\nnotanint,z\n4,w\n")
-    c = connector_for(DatasetEntry("b", "external", "csv", str(p),
-                                   declared_schema={"a": "BIGINT", "b": "VARCHAR"}))
+    c = connector_for(
+        DatasetEntry(
+            "b", "external", "csv", str(p), declared_schema={"a": "BIGINT", "b": "VARCHAR"}
+        )
+    )
     assert sorted(c.read().column("a").to_pylist()) == [1, 4]
     assert c.malformed_rows() == 2
 
 
 def test_delta_versions_modes_and_history(tmp_path: Path) -> None:
-    c = connector_for(DatasetEntry("d", "managed", "delta", str(tmp_path / "d"),
-                                   partition_by=["day"]))
+    c = connector_for(
+        DatasetEntry("d", "managed", "delta", str(tmp_path / "d"), partition_by=["day"])
+    )
     day = dt.date(2026, 11, 1)
     assert c.write(pa.table({"k": [1, 2], "v": ["a", "b"], "day": [day, day]})) == "0"
     assert c.write(pa.table({"k": [3], "v": ["c"], "day": [day]}), "append") == "1"
-    assert c.write(pa.table({"k": [2, 4], "v": ["B", "d"], "day": [day, day]}), "merge",
-                   keys=["k"]) == "2"
+    assert (
+        c.write(pa.table({"k": [2, 4], "v": ["B", "d"], "day": [day, day]}), "merge", keys=["k"])
+        == "2"
+    )
     rows = sorted(c.read().to_pylist(), key=lambda r: r["k"])
     assert [(r["k"], r["v"]) for r in rows] == [(1, "a"), (2, "B"), (3, "c"), (4, "d")]
     assert [h["operation"] for h in c.history()] == ["MERGE", "WRITE", "WRITE"]

@@ -33,34 +33,50 @@ def run(con: duckdb.DuckDBPyConnection, spark_sql: str, params: dict | None = No
 CASES = [
     # LATERAL VIEW: plain explode drops NULL/empty arrays, OUTER keeps them with NULL
     ("SELECT id, x FROM t LATERAL VIEW explode(arr) e AS x ORDER BY id, x", [(1, 1), (1, 2)]),
-    ("SELECT id, x FROM t LATERAL VIEW OUTER explode(arr) e AS x ORDER BY id, x",
-     [(1, 1), (1, 2), (2, None), (3, None)]),
-    ("SELECT id, p, x FROM t LATERAL VIEW posexplode(arr) e AS p, x ORDER BY id, p",
-     [(1, 0, 1), (1, 1, 2)]),
+    (
+        "SELECT id, x FROM t LATERAL VIEW OUTER explode(arr) e AS x ORDER BY id, x",
+        [(1, 1), (1, 2), (2, None), (3, None)],
+    ),
+    (
+        "SELECT id, p, x FROM t LATERAL VIEW posexplode(arr) e AS p, x ORDER BY id, p",
+        [(1, 0, 1), (1, 1, 2)],
+    ),
     # CAST to integral types truncates toward zero; bad strings give NULL (non-ANSI)
-    ("SELECT CAST(3.7 AS INT), CAST(-3.7 AS INT), CAST(-3.7 AS BIGINT), CAST('abc' AS INT)",
-     [(3, -3, -3, None)]),
+    (
+        "SELECT CAST(3.7 AS INT), CAST(-3.7 AS INT), CAST(-3.7 AS BIGINT), CAST('abc' AS INT)",
+        [(3, -3, -3, None)],
+    ),
     ("SELECT id, CAST(f AS INT) FROM t ORDER BY id", [(1, 3), (2, -3), (3, None)]),
     # parse_url with Spark semantics
-    ("SELECT parse_url(url, 'HOST'), parse_url(url, 'PATH'), parse_url(url, 'QUERY'), "
-     "parse_url(url, 'QUERY', 'id'), parse_url(url, 'REF'), parse_url(url, 'PROTOCOL'), "
-     "parse_url(url, 'USERINFO'), parse_url(url, 'QUERY', 'nope') FROM t WHERE id = 1",
-     [("ex.com", "/p/a.html", "q=1&id=7", "7", "frag", "http", "u:p", None)]),
-    ("SELECT parse_url(url, 'QUERY'), parse_url(url, 'HOST') FROM t WHERE id = 2",
-     [(None, "www.test.org")]),
+    (
+        "SELECT parse_url(url, 'HOST'), parse_url(url, 'PATH'), parse_url(url, 'QUERY'), "
+        "parse_url(url, 'QUERY', 'id'), parse_url(url, 'REF'), parse_url(url, 'PROTOCOL'), "
+        "parse_url(url, 'USERINFO'), parse_url(url, 'QUERY', 'nope') FROM t WHERE id = 1",
+        [("ex.com", "/p/a.html", "q=1&id=7", "7", "frag", "http", "u:p", None)],
+    ),
+    (
+        "SELECT parse_url(url, 'QUERY'), parse_url(url, 'HOST') FROM t WHERE id = 2",
+        [(None, "www.test.org")],
+    ),
     # unix_timestamp and friends (session time zone UTC)
-    ("SELECT unix_timestamp('2026-10-01 12:00:00'), "
-     "unix_timestamp('2026/10/01', 'yyyy/MM/dd'), "
-     "from_unixtime(0), from_unixtime(86400, 'yyyy-MM-dd')",
-     [(1790856000, 1790812800, "1970-01-01 00:00:00", "1970-01-02")]),
-    ("SELECT to_date('2026-10-05'), datediff(DATE '2026-10-05', DATE '2026-10-01'), "
-     "date_add(DATE '2026-10-01', 3), date_sub(DATE '2026-10-01', 1), "
-     "date_format(TIMESTAMP '2026-10-01 07:08:09', 'yyyy-MM-dd HH:mm:ss')",
-     None),
+    (
+        "SELECT unix_timestamp('2026-10-01 12:00:00'), "
+        "unix_timestamp('2026/10/01', 'yyyy/MM/dd'), "
+        "from_unixtime(0), from_unixtime(86400, 'yyyy-MM-dd')",
+        [(1790856000, 1790812800, "1970-01-01 00:00:00", "1970-01-02")],
+    ),
+    (
+        "SELECT to_date('2026-10-05'), datediff(DATE '2026-10-05', DATE '2026-10-01'), "
+        "date_add(DATE '2026-10-01', 3), date_sub(DATE '2026-10-01', 1), "
+        "date_format(TIMESTAMP '2026-10-01 07:08:09', 'yyyy-MM-dd HH:mm:ss')",
+        None,
+    ),
     # get_json_object: unquoted strings, JSON text for objects, NULL for bad JSON
-    ("SELECT id, get_json_object(j, '$.a.b'), get_json_object(j, '$.n'), "
-     "get_json_object(j, '$.a') FROM t ORDER BY id",
-     [(1, "x", "5", '{"b":"x"}'), (2, None, None, '{"b":null}'), (3, None, None, None)]),
+    (
+        "SELECT id, get_json_object(j, '$.a.b'), get_json_object(j, '$.n'), "
+        "get_json_object(j, '$.a') FROM t ORDER BY id",
+        [(1, "x", "5", '{"b":"x"}'), (2, None, None, '{"b":null}'), (3, None, None, None)],
+    ),
     # integer sums stay integers, count is BIGINT
     ("SELECT typeof(sum(id)), sum(id), typeof(count(*)) FROM t", None),
     ("SELECT 7 / 2, 7 div 2, -7 div 2", [(3.5, 3, -3)]),
@@ -68,14 +84,18 @@ CASES = [
     ("SELECT s FROM t ORDER BY s", [(None,), ("a",), ("b",)]),
     ("SELECT s FROM t ORDER BY s DESC", [("b",), ("a",), (None,)]),
     # string and regexp functions
-    ("SELECT regexp_extract('abc123', '([a-z]+)([0-9]+)', 2), "
-     "regexp_extract('abc', '([0-9]+)', 1), 'abc' RLIKE '^a.c$', "
-     "concat_ws('-', 'a', NULL, 'b'), split('a1b2c', '[0-9]')",
-     [("123", "", True, "a-b", ["a", "b", "c"])]),
+    (
+        "SELECT regexp_extract('abc123', '([a-z]+)([0-9]+)', 2), "
+        "regexp_extract('abc', '([0-9]+)', 1), 'abc' RLIKE '^a.c$', "
+        "concat_ws('-', 'a', NULL, 'b'), split('a1b2c', '[0-9]')",
+        [("123", "", True, "a-b", ["a", "b", "c"])],
+    ),
     ("SELECT nvl(NULL, 1), coalesce(NULL, NULL, 3), if(1 > 2, 'y', 'n')", [(1, 3, "n")]),
-    ("SELECT array_contains(array(1, 2), 2), element_at(array(10, 20, 30), 1), "
-     "named_struct('a', 1, 'b', 'x').b, map('k', 5)['k']",
-     [(True, 10, "x", 5)]),
+    (
+        "SELECT array_contains(array(1, 2), 2), element_at(array(10, 20, 30), 1), "
+        "named_struct('a', 1, 'b', 'x').b, map('k', 5)['k']",
+        [(True, 10, "x", 5)],
+    ),
     ("SELECT id, size(arr) FROM t ORDER BY id", [(1, 2), (2, 0), (3, -1)]),
     ("SELECT sort_array(collect_set(s)), size(collect_list(s)) FROM t", [(["a", "b"], 2)]),
 ]
@@ -92,8 +112,13 @@ def test_dates(con: duckdb.DuckDBPyConnection) -> None:
     import datetime as dt
 
     (r,) = run(con, CASES[8][0])
-    assert r == (dt.date(2026, 10, 5), 4, dt.date(2026, 10, 4), dt.date(2026, 9, 30),
-                 "2026-10-01 07:08:09")
+    assert r == (
+        dt.date(2026, 10, 5),
+        4,
+        dt.date(2026, 10, 4),
+        dt.date(2026, 9, 30),
+        "2026-10-01 07:08:09",
+    )
 
 
 def test_integer_types(con: duckdb.DuckDBPyConnection) -> None:
@@ -121,11 +146,14 @@ def test_unsupported_constructs_are_refused() -> None:
 
 
 def test_pivot_returns_spark_rows(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("CREATE OR REPLACE TABLE pv AS SELECT * FROM (VALUES ('Emotet','DE',2),"
-                "('Emotet','US',3),('Qakbot','DE',1)) v(family, country, n)")
+    con.execute(
+        "CREATE OR REPLACE TABLE pv AS SELECT * FROM (VALUES ('Emotet','DE',2),"
+        "('Emotet','US',3),('Qakbot','DE',1)) v(family, country, n)"
+    )
     try:
-        rows = run(con, "SELECT * FROM pv PIVOT (sum(n) FOR country IN ('DE', 'US')) "
-                        "ORDER BY family")
+        rows = run(
+            con, "SELECT * FROM pv PIVOT (sum(n) FOR country IN ('DE', 'US')) ORDER BY family"
+        )
     except UnsupportedOnEngine:
         return  # refusing is allowed; a wrong answer is not
     assert rows == [("Emotet", 2, 3), ("Qakbot", 1, None)]

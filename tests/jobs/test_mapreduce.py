@@ -289,7 +289,8 @@ def test_to_arrow_infers_schema() -> None:
 
 
 def test_steps_are_a_replayable_description() -> None:
-    f = lambda e: e
+    f = lambda e: e  # noqa: E731 - the lambda is what is being described
+
     job = Records.from_arrow(_telemetry(1)).map(f).groupByKey()
     assert job.steps == [Step("map", f), Step("groupByKey", None)] and job.steps[0] == ("map", f)
     assert describe(f).startswith("lambda at test_mapreduce.py:") and describe(len) == "len"

@@ -54,15 +54,21 @@ def test_sql_job_writes_output_and_records_lineage(demo_ws) -> None:
 
 
 def test_integer_sums_stay_bigint(demo_ws) -> None:
-    _write(demo_ws, "s.sql", "-- output: s\nSELECT family, sum(hit_count) AS hits FROM events "
-           "GROUP BY family")
+    _write(
+        demo_ws,
+        "s.sql",
+        "-- output: s\nSELECT family, sum(hit_count) AS hits FROM events GROUP BY family",
+    )
     res = run_job(demo_ws, "s")
     assert res.table.schema.field("hits").type == pa.int64()
 
 
 def test_params_are_bound_and_checked(demo_ws) -> None:
-    _write(demo_ws, "p.sql", "-- output: p\n-- params: fam\n"
-           "SELECT count(*) AS n FROM events WHERE family = :fam")
+    _write(
+        demo_ws,
+        "p.sql",
+        "-- output: p\n-- params: fam\nSELECT count(*) AS n FROM events WHERE family = :fam",
+    )
     with pytest.raises(JobError, match="needs parameter"):
         run_job(demo_ws, "p")
     hostile = "x' OR '1'='1"
@@ -79,27 +85,37 @@ def test_python_job_on_duckdb(demo_ws) -> None:
     run_job(demo_ws, "hash_first_seen")
     out = connector_for(demo_ws.store.get_dataset("hash_first_seen")).read()
     assert out.num_rows == res.rows_out
-    assert [h["operation"] for h in
-            connector_for(demo_ws.store.get_dataset("hash_first_seen")).history()] == \
-        ["MERGE", "WRITE"]
+    assert [
+        h["operation"]
+        for h in connector_for(demo_ws.store.get_dataset("hash_first_seen")).history()
+    ] == ["MERGE", "WRITE"]
 
 
 def test_mapreduce_job_matches_sql(demo_ws) -> None:
     mr = run_job(demo_ws, "hits_by_family").table
     eng = demo_ws.engine()
-    sql = eng.sql("SELECT family, sum(hit_count) AS hits, count(*) AS reports FROM events "
-                  "WHERE event_type = 'detection_hits' AND family IS NOT NULL GROUP BY family")
+    sql = eng.sql(
+        "SELECT family, sum(hit_count) AS hits, count(*) AS reports FROM events "
+        "WHERE event_type = 'detection_hits' AND family IS NOT NULL GROUP BY family"
+    )
     eng.close()
-    key = lambda t: sorted(t.select(["family", "hits", "reports"]).to_pylist(),
-                           key=lambda r: r["family"])
+
+    def key(t):
+        return sorted(
+            t.select(["family", "hits", "reports"]).to_pylist(), key=lambda r: r["family"]
+        )
+
     assert key(mr) == key(sql)
 
 
 def test_failed_job_leaves_previous_output(demo_ws) -> None:
     run_job(demo_ws, "family_prevalence")
     before = connector_for(demo_ws.store.get_dataset("family_prevalence")).read()
-    _write(demo_ws, "family_prevalence.sql",
-           "-- output: family_prevalence\nSELECT family, 1/0 AS x, no_such_col FROM events")
+    _write(
+        demo_ws,
+        "family_prevalence.sql",
+        "-- output: family_prevalence\nSELECT family, 1/0 AS x, no_such_col FROM events",
+    )
     with pytest.raises(SqlError):
         run_job(demo_ws, "family_prevalence")
     c = connector_for(demo_ws.store.get_dataset("family_prevalence"))
@@ -111,7 +127,10 @@ def test_failed_job_leaves_previous_output(demo_ws) -> None:
 def test_killed_job_leaves_previous_output(demo_ws) -> None:
     run_job(demo_ws, "family_prevalence")
     before = connector_for(demo_ws.store.get_dataset("family_prevalence")).read()
-    _write(demo_ws, "slow.py", '''
+    _write(
+        demo_ws,
+        "slow.py",
+        """
 import time
 from huntlab import job
 
@@ -119,7 +138,8 @@ from huntlab import job
 def slow(events):
     time.sleep(60)
     return events
-''')
+""",
+    )
     env = {**os.environ, "HUNTLAB_WORKSPACE": str(demo_ws.root)}
     proc = subprocess.Popen([sys.executable, "-m", "huntlab.cli", "run", "slow"], env=env)
     deadline = time.time() + 30
@@ -146,24 +166,32 @@ def test_unknown_job_lists_known(demo_ws) -> None:
 
 
 def test_unsupported_construct_names_engine(demo_ws) -> None:
-    _write(demo_ws, "r.py", '''
+    _write(
+        demo_ws,
+        "r.py",
+        """
 from huntlab import job
 
 @job()
 def r(events):
     return events.rdd.map(lambda x: x)
-''')
+""",
+    )
     with pytest.raises(UnsupportedOnEngine, match="spark"):
         run_job(demo_ws, "r")
 
 
 def test_python_job_exception_is_a_job_error(demo_ws) -> None:
-    _write(demo_ws, "boom.py", '''
+    _write(
+        demo_ws,
+        "boom.py",
+        """
 from huntlab import job
 
 @job()
 def boom(events):
     raise ValueError("bad threshold")
-''')
+""",
+    )
     with pytest.raises(JobError, match="ValueError: bad threshold"):
         run_job(demo_ws, "boom")

@@ -73,13 +73,12 @@ def show(name: Annotated[str, typer.Argument(help="Dataset name.")]) -> None:
 def add(
     name: Annotated[str, typer.Argument(help="Dataset name (letters, digits, _).")],
     location: Annotated[str | None, typer.Argument(help="File path or glob.")] = None,
-    fmt: Annotated[str | None, typer.Option("--format", help="jsonl, csv or parquet.")]
-    = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="jsonl, csv or parquet.")] = None,
     schema: Annotated[str | None, typer.Option(help="Declared schema: col:TYPE,...")] = None,
-    managed: Annotated[bool, typer.Option(help="A managed (Delta) dataset stored by huntlab.")]
-    = False,
-    partition_by: Annotated[str | None, typer.Option(help="Managed: partition columns.")]
-    = None,
+    managed: Annotated[
+        bool, typer.Option(help="A managed (Delta) dataset stored by huntlab.")
+    ] = False,
+    partition_by: Annotated[str | None, typer.Option(help="Managed: partition columns.")] = None,
     description: Annotated[str, typer.Option(help="What the data is.")] = "",
     replace: Annotated[bool, typer.Option(help="Redefine an existing dataset.")] = False,
 ) -> None:
@@ -96,18 +95,32 @@ def add(
     check_name(name)
     parts = [p.strip() for p in (partition_by or "").split(",") if p.strip()]
     if managed:
-        entry = DatasetEntry(name, "managed", "delta", str(ws.managed_location(name)),
-                             partition_by=parts, description=description)
+        entry = DatasetEntry(
+            name,
+            "managed",
+            "delta",
+            str(ws.managed_location(name)),
+            partition_by=parts,
+            description=description,
+        )
     else:
         if not location:
-            raise InputError("an external dataset needs a file path or glob",
-                             "Pass it after the name, or use --managed")
+            raise InputError(
+                "an external dataset needs a file path or glob",
+                "Pass it after the name, or use --managed",
+            )
         fmt = fmt or infer_format(location)
         if fmt not in ("jsonl", "csv", "parquet"):
             raise InputError(f"unknown format '{fmt}'", "Use jsonl, csv or parquet")
         loc = location if Path(location).is_absolute() else str(Path.cwd() / location)
-        entry = DatasetEntry(name, "external", fmt, loc, declared_schema=_parse_schema(schema),
-                             description=description)
+        entry = DatasetEntry(
+            name,
+            "external",
+            fmt,
+            loc,
+            declared_schema=_parse_schema(schema),
+            description=description,
+        )
         connector_for(entry).schema()  # fail now, not at the first job, if unreadable
     ws.store.add_dataset(entry, replace=replace)
     console().print(f"[green]added[/] {entry.kind} dataset '{name}' ({entry.format})")
@@ -142,8 +155,13 @@ def history(name: Annotated[str, typer.Argument(help="Dataset name.")]) -> None:
     for col in ("version", "timestamp", "operation", "rows written", "run"):
         t.add_column(col)
     for h in conn.history():
-        t.add_row(str(h["version"]), h["timestamp"], str(h["operation"]),
-                  str(h["rows_written"] or ""), str(h["huntlab_run"] or ""))
+        t.add_row(
+            str(h["version"]),
+            h["timestamp"],
+            str(h["operation"]),
+            str(h["rows_written"] or ""),
+            str(h["huntlab_run"] or ""),
+        )
     if not t.row_count:
         console().print(f"dataset '{name}' has no versions (external data is not versioned)")
         return
@@ -154,8 +172,7 @@ def history(name: Annotated[str, typer.Argument(help="Dataset name.")]) -> None:
 def load(
     name: Annotated[str, typer.Argument(help="Managed dataset to write.")],
     location: Annotated[str, typer.Argument(help="File path or glob to load.")],
-    fmt: Annotated[str | None, typer.Option("--format", help="jsonl, csv or parquet.")]
-    = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="jsonl, csv or parquet.")] = None,
     mode: Annotated[str, typer.Option(help="overwrite or append.")] = "append",
     partition_by: Annotated[str | None, typer.Option(help="Partition columns.")] = None,
 ) -> None:

@@ -18,8 +18,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-datasets_app = typer.Typer(help="The data repository: list, add, show, preview datasets.",
-                           no_args_is_help=True)
+datasets_app = typer.Typer(
+    help="The data repository: list, add, show, preview datasets.", no_args_is_help=True
+)
 app.add_typer(datasets_app, name="datasets")
 
 _STATE: dict[str, object] = {"debug": False, "workspace": None}
@@ -53,8 +54,7 @@ def _params(items: list[str] | None) -> dict[str, str]:
 @app.callback()
 def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
-    ws: Annotated[Path | None, typer.Option("--workspace", "-w", help="Workspace folder.")]
-    = None,
+    ws: Annotated[Path | None, typer.Option("--workspace", "-w", help="Workspace folder.")] = None,
 ) -> None:
     _STATE["debug"] = debug
     _STATE["workspace"] = ws
@@ -108,12 +108,10 @@ def jobs_list() -> None:
 @app.command()
 def run(
     job: Annotated[str, typer.Argument(help="Job name or path of a .sql/.py file.")],
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE")]
-    = None,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE")] = None,
     engine: Annotated[str | None, typer.Option(help="duckdb (default) or spark.")] = None,
     show: Annotated[int, typer.Option(help="Rows of the result to print.")] = 20,
-    no_write: Annotated[bool, typer.Option("--no-write", help="Do not write the output.")]
-    = False,
+    no_write: Annotated[bool, typer.Option("--no-write", help="Do not write the output.")] = False,
 ) -> None:
     """Run a job: read inputs, compute, write the output atomically, record the run."""
     from huntlab.cli.render import arrow_table
@@ -121,13 +119,21 @@ def run(
 
     c = console()
     with c.status(f"running {job}") as st:
-        res = run_job(workspace(), job, _params(param), engine, write=not no_write,
-                      status=lambda m: st.update(m))
+        res = run_job(
+            workspace(),
+            job,
+            _params(param),
+            engine,
+            write=not no_write,
+            status=st.update,
+        )
     if show:
         c.print(arrow_table(res.table, show, title=f"{res.job} -> {res.output or '(not saved)'}"))
     ver = f" version {res.output_version}" if res.output_version is not None else ""
-    c.print(f"[green]run {res.run_id} succeeded[/] in {res.seconds:.2f}s: "
-            f"{res.rows_out:,} rows -> {res.output or '(not saved)'}{ver}")
+    c.print(
+        f"[green]run {res.run_id} succeeded[/] in {res.seconds:.2f}s: "
+        f"{res.rows_out:,} rows -> {res.output or '(not saved)'}{ver}"
+    )
 
 
 @app.command()
@@ -139,13 +145,27 @@ def runs(
     from rich.table import Table
 
     t = Table(header_style="bold cyan")
-    for col in ("run", "job", "engine", "status", "started", "secs", "rows in", "rows out",
-                "inputs", "outputs", "error"):
+    for col in (
+        "run",
+        "job",
+        "engine",
+        "status",
+        "started",
+        "secs",
+        "rows in",
+        "rows out",
+        "inputs",
+        "outputs",
+        "error",
+    ):
         t.add_column(col)
     for r in workspace().store.list_runs(job, limit):
         colour = {"succeeded": "green", "failed": "red"}.get(r.status, "yellow")
         t.add_row(
-            str(r.id), r.job, r.engine, f"[{colour}]{r.status}[/]",
+            str(r.id),
+            r.job,
+            r.engine,
+            f"[{colour}]{r.status}[/]",
             r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
             f"{r.duration_s:.2f}" if r.duration_s is not None else "",
             f"{r.rows_in:,}" if r.rows_in is not None else "",
@@ -160,10 +180,8 @@ def runs(
 @app.command()
 def sql(
     query: Annotated[str, typer.Argument(help="A Spark SQL statement.")],
-    out: Annotated[str | None, typer.Option(help="Write to .csv, .jsonl or .parquet.")]
-    = None,
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE")]
-    = None,
+    out: Annotated[str | None, typer.Option(help="Write to .csv, .jsonl or .parquet.")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE")] = None,
     limit: Annotated[int, typer.Option(help="Rows to print.")] = 50,
     engine: Annotated[str | None, typer.Option(help="duckdb (default) or spark.")] = None,
 ) -> None:
@@ -195,8 +213,9 @@ def shell(
 
 @app.command()
 def demo(
-    directory: Annotated[Path, typer.Argument(help="Workspace folder to create.")]
-    = Path("demo-ws"),
+    directory: Annotated[Path, typer.Argument(help="Workspace folder to create.")] = Path(
+        "demo-ws"
+    ),
     events: Annotated[int, typer.Option(help="Events to generate.")] = 300_000,
 ) -> None:
     """Create a workspace with sample telemetry, run the bundled hunting jobs, print findings."""
@@ -230,7 +249,8 @@ def main() -> None:
         _err_console().print(
             f"[bold red]internal error:[/] {exc.__class__.__name__}: {exc} "
             "(run with --debug for the traceback, and please report it)",
-            highlight=False, soft_wrap=True,
+            highlight=False,
+            soft_wrap=True,
         )
         sys.exit(2)
 

@@ -26,8 +26,11 @@ def arrow_table(table: pa.Table, limit: int = 50, title: str | None = None) -> A
 
     t = Table(title=title, show_lines=False, header_style="bold cyan")
     for f in table.schema:
-        numeric = pa.types.is_integer(f.type) or pa.types.is_floating(f.type) \
+        numeric = (
+            pa.types.is_integer(f.type)
+            or pa.types.is_floating(f.type)
             or pa.types.is_decimal(f.type)
+        )
         t.add_column(f.name, justify="right" if numeric else "left", overflow="fold")
     for row in table.slice(0, limit).to_pylist():
         t.add_row(*(fmt_value(v) for v in row.values()))

@@ -1,4 +1,4 @@
-"""The connector contract: every source reads and writes Arrow, and registers itself in an engine."""
+"""The connector contract: every source reads and writes Arrow and registers in an engine."""
 
 from __future__ import annotations
 

@@ -110,8 +110,13 @@ class DeltaConnector(Connector):
                 predicate = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
                 (
                     self.table()
-                    .merge(data, predicate=predicate, source_alias="s", target_alias="t",
-                           commit_properties=props)
+                    .merge(
+                        data,
+                        predicate=predicate,
+                        source_alias="s",
+                        target_alias="t",
+                        commit_properties=props,
+                    )
                     .when_matched_update_all()
                     .when_not_matched_insert_all()
                     .execute()

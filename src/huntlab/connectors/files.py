@@ -111,8 +111,13 @@ class FileConnector(Connector):
 def infer_format(location: str) -> str:
     """Guess the file format from the extension of a path or glob."""
     name = Path(location).name.lower()
-    for ext, fmt in ((".parquet", "parquet"), (".csv", "csv"), (".jsonl", "jsonl"),
-                     (".ndjson", "jsonl"), (".json", "jsonl")):
+    for ext, fmt in (
+        (".parquet", "parquet"),
+        (".csv", "csv"),
+        (".jsonl", "jsonl"),
+        (".ndjson", "jsonl"),
+        (".json", "jsonl"),
+    ):
         if name.endswith((ext, ext + ".gz")):
             return fmt
     raise ConnectorError(

@@ -86,7 +86,14 @@ def run_demo(directory: Path, events: int, console: Any) -> None:
     console.print(f"generated {n:,} upstream events into dataset 'events'")
     for name, question in DEMO_JOBS:
         res = run_job(ws, name)
-        console.print(arrow_table(res.table, 8, title=f"{question}  [dim]({name}, "
-                                  f"{res.seconds:.2f}s, -> {res.output})[/]"))
-    console.print("[green]demo finished[/]: try `huntlab -w "
-                  f"{directory} runs`, `huntlab -w {directory} shell`")
+        console.print(
+            arrow_table(
+                res.table,
+                8,
+                title=f"{question}  [dim]({name}, {res.seconds:.2f}s, -> {res.output})[/]",
+            )
+        )
+    console.print(
+        "[green]demo finished[/]: try `huntlab -w "
+        f"{directory} runs`, `huntlab -w {directory} shell`"
+    )

@@ -84,7 +84,9 @@ class DuckDBEngine(Engine):
                     f"dataset {m.group(1)} not found; known: {', '.join(known) or '(none)'}",
                     "Create it with `huntlab datasets add` or check the name",
                 ) from exc
-            raise SqlError(_first_line(exc), f"in statement: {_short(original or duck_sql)}") from exc
+            raise SqlError(
+                _first_line(exc), f"in statement: {_short(original or duck_sql)}"
+            ) from exc
         except duckdb.OutOfMemoryException as exc:
             raise EngineError(
                 f"DuckDB ran out of memory: {_first_line(exc)}",
@@ -93,9 +95,13 @@ class DuckDBEngine(Engine):
         except duckdb.InvalidInputException as exc:
             if "Required parameter" in str(exc) or "parameter" in str(exc).lower():
                 raise SqlError(_first_line(exc), "Pass it with --param NAME=VALUE") from exc
-            raise SqlError(_first_line(exc), f"in statement: {_short(original or duck_sql)}") from exc
+            raise SqlError(
+                _first_line(exc), f"in statement: {_short(original or duck_sql)}"
+            ) from exc
         except duckdb.Error as exc:
-            raise SqlError(_first_line(exc), f"in statement: {_short(original or duck_sql)}") from exc
+            raise SqlError(
+                _first_line(exc), f"in statement: {_short(original or duck_sql)}"
+            ) from exc
 
     # -- PySpark API ----------------------------------------------------------------------
     @property

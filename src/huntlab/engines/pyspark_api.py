@@ -179,7 +179,7 @@ class UserDefinedFunction:
         return pa.array([self.func(*row) for row in rows], type=self._arrow_type)
 
     def _register(self, con: duckdb.DuckDBPyConnection, nargs: int) -> None:
-        impl, kind = (self._arrow, "arrow") if nargs else (lambda: self.func(), "native")
+        impl, kind = (self._arrow, "arrow") if nargs else (self.func, "native")
         try:
             sql_type, effects = duckdb.sqltype(self._type), not self.deterministic
             params = None if nargs else []

@@ -77,8 +77,16 @@ class _SparkIn(Spark):
             **Spark.Parser.FUNCTIONS,
             **{
                 n.upper(): _keep(n)
-                for n in ("unix_timestamp", "to_unix_timestamp", "from_unixtime", "to_date",
-                          "to_timestamp", "date_format", "get_json_object", "percentile")  # fmt: skip
+                for n in (
+                    "unix_timestamp",
+                    "to_unix_timestamp",
+                    "from_unixtime",
+                    "to_date",
+                    "to_timestamp",
+                    "date_format",
+                    "get_json_object",
+                    "percentile",
+                )  # fmt: skip
             },
         }
 
@@ -393,8 +401,13 @@ def _check_pivots(tree: exp.Expression) -> None:
             continue  # DuckDB's UNPIVOT drops NULLs and orders columns as Spark does
         fields = pivot.args.get("fields") or []
         values = fields[0].expressions if len(fields) == 1 else []
-        if not values or not isinstance(fields[0].this, exp.Column) or not all(
-            isinstance(v.this if isinstance(v, exp.PivotAlias) else v, exp.Literal) for v in values
+        if (
+            not values
+            or not isinstance(fields[0].this, exp.Column)
+            or not all(
+                isinstance(v.this if isinstance(v, exp.PivotAlias) else v, exp.Literal)
+                for v in values
+            )
         ):
             raise UnsupportedOnEngine("PIVOT over several columns or non-literal values", "duckdb")
         aggs = pivot.expressions
@@ -430,7 +443,9 @@ def _generator_columns(gen: exp.Expression, kind: str, names: list[str], outer: 
     size = "cardinality(__a)" if is_map else "array_length(__a)"
     lists = ["CAST(range(%s) AS INTEGER[])" % size] if kind.startswith("pos") else []
     lists += ["map_keys(__a)", "map_values(__a)"] if is_map else ["__a"]
-    default = (["pos"] if kind.startswith("pos") else []) + (["key", "value"] if is_map else ["col"])
+    default = (["pos"] if kind.startswith("pos") else []) + (
+        ["key", "value"] if is_map else ["col"]
+    )
     names = names or default
     if len(names) != len(lists):
         raise SqlError(f"{gen.sql_name().lower()} yields {len(lists)} columns, "

@@ -78,6 +78,7 @@ def find_job(jobs_dir: Path, name: str) -> JobRef:
         if ref.name == name or ref.path.stem == name:
             return ref
     raise JobError(
-        f"job '{name}' not found in {jobs_dir}; known: {', '.join(j.name for j in jobs) or '(none)'}",
+        f"job '{name}' not found in {jobs_dir}; "
+        f"known: {', '.join(j.name for j in jobs) or '(none)'}",
         "Check the name with `huntlab jobs`, or pass the path of a .sql or .py file",
     )

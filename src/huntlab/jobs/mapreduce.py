@@ -65,8 +65,9 @@ def _short(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _failure(n: int, op: str, fn: Any, record: Any, exc: BaseException,
-             hint: str | None = None) -> _StepFailure:
+def _failure(
+    n: int, op: str, fn: Any, record: Any, exc: BaseException, hint: str | None = None
+) -> _StepFailure:
     """The failure of step n, naming the step, its function and the original exception."""
     where = f" ({describe(fn)})" if fn is not None else ""
     if hint is None and record is not _NONE:
@@ -133,8 +134,9 @@ def _combine(n: int, step: Step, it: Iterator[Any]) -> dict[Any, Any]:
     return acc
 
 
-def _combine_failure(n: int, step: Step, rec: Any, acc: dict[Any, Any],
-                     exc: Exception) -> _StepFailure:
+def _combine_failure(
+    n: int, step: Step, rec: Any, acc: dict[Any, Any], exc: Exception
+) -> _StepFailure:
     """Work out after the fact which part of a combine failed, keeping the hot loop lean."""
     op, fn = step
     if op != "distinct" and not (isinstance(rec, _PAIR) and len(rec) == 2):
@@ -153,8 +155,13 @@ def _combine_failure(n: int, step: Step, rec: Any, acc: dict[Any, Any],
 def _merge(n: int, step: Step, acc: dict[Any, Any], part: dict[Any, Any]) -> None:
     """Merge one partition's partial aggregates into acc."""
     op, fn = step
-    merge = fn[2] if op == "combineByKey" else fn if op == "reduceByKey" else (
-        operator.iadd if op == "groupByKey" else lambda first, _: first)
+    merge = (
+        fn[2]
+        if op == "combineByKey"
+        else fn
+        if op == "reduceByKey"
+        else (operator.iadd if op == "groupByKey" else lambda first, _: first)
+    )
     k = _NONE
     try:
         for k, v in part.items():
@@ -210,14 +217,18 @@ def _stages(steps: Sequence[Step], count_only: bool) -> list[_Stage]:
 def _work(job: int, task: int | pa.Buffer) -> tuple[str, Any]:
     """Worker entry point: run the job's first stage over one batch."""
     stage = _JOBS[job]
-    batch = (stage.batches[task] if isinstance(task, int)
-             else pa.ipc.read_record_batch(task, stage.schema))
+    batch = (
+        stage.batches[task]
+        if isinstance(task, int)
+        else pa.ipc.read_record_batch(task, stage.schema)
+    )
     try:
         return "ok", stage.run(batch.to_pylist())
     except _StepFailure as failure:
         message, hint, exc = failure.args
-        exc.add_note("Traceback in the map-reduce worker:\n"
-                     + "".join(traceback.format_exception(exc)))
+        exc.add_note(
+            "Traceback in the map-reduce worker:\n" + "".join(traceback.format_exception(exc))
+        )
         try:
             pickle.dumps(exc)
         except Exception:  # noqa: BLE001 - a user __reduce__ may raise anything
@@ -232,11 +243,15 @@ def _receive(future: Future[tuple[str, Any]]) -> Any:
     try:
         status, payload = future.result()
     except BrokenProcessPool as exc:
-        raise JobError("a map-reduce worker process died",
-                       "It may have run out of memory; lower parallelism or batch_rows") from exc
+        raise JobError(
+            "a map-reduce worker process died",
+            "It may have run out of memory; lower parallelism or batch_rows",
+        ) from exc
     except Exception as exc:
-        raise JobError(f"a map-reduce worker failed: {type(exc).__name__}: {exc}",
-                       "Records and aggregates sent back by workers must be picklable") from exc
+        raise JobError(
+            f"a map-reduce worker failed: {type(exc).__name__}: {exc}",
+            "Records and aggregates sent back by workers must be picklable",
+        ) from exc
     if status == "fail":
         raise payload
     return payload
@@ -266,8 +281,10 @@ class _Source:
         if isinstance(data, pa.RecordBatch):
             data = pa.Table.from_batches([data])
         if not isinstance(data, pa.Table) and not hasattr(data, "__arrow_c_stream__"):
-            raise JobError(f"Records.from_arrow() cannot read a {type(data).__name__}",
-                           "Pass a pyarrow Table, RecordBatch or RecordBatchReader")
+            raise JobError(
+                f"Records.from_arrow() cannot read a {type(data).__name__}",
+                "Pass a pyarrow Table, RecordBatch or RecordBatchReader",
+            )
         self.table: pa.Table | None = data if isinstance(data, pa.Table) else None
         self.reader = None if self.table is not None else pa.RecordBatchReader.from_stream(data)
         self.schema: pa.Schema = data.schema if self.table is not None else self.reader.schema
@@ -278,8 +295,10 @@ class _Source:
         if self.table is not None:
             return _rechunk(self.table.to_batches(), self.batch_rows)
         if self.consumed:
-            raise JobError("the input RecordBatchReader was already read by an earlier action",
-                           "Read it into a table with reader.read_all() to run several actions")
+            raise JobError(
+                "the input RecordBatchReader was already read by an earlier action",
+                "Read it into a table with reader.read_all() to run several actions",
+            )
         self.consumed = True
         return _rechunk(self.reader, self.batch_rows)
 
@@ -287,9 +306,13 @@ class _Source:
 class Records:
     """A lazy collection of records: transformations add steps, actions run them in parallel."""
 
-    def __init__(self, source: _Source, steps: tuple[Step, ...] = (),
-                 parallelism: int | None = None,
-                 progress: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        source: _Source,
+        steps: tuple[Step, ...] = (),
+        parallelism: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
         parallelism = (os.cpu_count() or 1) if parallelism is None else parallelism
         if not isinstance(parallelism, int) or parallelism < 1:
             raise JobError(f"parallelism must be a positive integer, got {parallelism!r}")
@@ -297,10 +320,14 @@ class Records:
         self.parallelism, self.progress = parallelism, progress
 
     @classmethod
-    def from_arrow(cls, data: pa.Table | pa.RecordBatch | pa.RecordBatchReader | Any, *,
-                   parallelism: int | None = None,
-                   progress: Callable[[int], None] | None = None,
-                   batch_rows: int = DEFAULT_BATCH_ROWS) -> Records:
+    def from_arrow(
+        cls,
+        data: pa.Table | pa.RecordBatch | pa.RecordBatchReader | Any,
+        *,
+        parallelism: int | None = None,
+        progress: Callable[[int], None] | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+    ) -> Records:
         """Records of a table or batch stream, one dict (column -> value) per row; lazy."""
         if not isinstance(batch_rows, int) or batch_rows < 1:
             raise JobError(f"batch_rows must be a positive integer, got {batch_rows!r}")
@@ -338,8 +365,12 @@ class Records:
         """Merge the values of each key of (key, value) records with an associative f."""
         return self._then("reduceByKey", f)
 
-    def combineByKey(self, create: Callable[[Any], Any], merge_value: Callable[[Any, Any], Any],
-                     merge_combiners: Callable[[Any, Any], Any]) -> Records:
+    def combineByKey(
+        self,
+        create: Callable[[Any], Any],
+        merge_value: Callable[[Any, Any], Any],
+        merge_combiners: Callable[[Any, Any], Any],
+    ) -> Records:
         """Fold each key's values into a combiner: create(v), merge_value(c, v), merge_combiners."""
         return self._then("combineByKey", (create, merge_value, merge_combiners))
 
@@ -379,8 +410,7 @@ class Records:
                     break
         return out[:n]
 
-    def to_arrow(self, names: list[str] | None = None,
-                 schema: pa.Schema | None = None) -> pa.Table:
+    def to_arrow(self, names: list[str] | None = None, schema: pa.Schema | None = None) -> pa.Table:
         """Run the pipeline and return its records (dicts, tuples or scalars) as a table."""
         return _to_table(self.collect(), names, schema)
 
@@ -404,8 +434,12 @@ class Records:
             results = ((b.num_rows, stage.run(b.to_pylist())) for b in batches)
         else:
             in_memory = self._source.table is not None
-            results = _pooled(stage, self._source.schema, list(batches) if in_memory else batches,
-                              self.parallelism)
+            results = _pooled(
+                stage,
+                self._source.schema,
+                list(batches) if in_memory else batches,
+                self.parallelism,
+            )
         done = 0
         for rows, part in results:
             done += rows
@@ -414,8 +448,9 @@ class Records:
             yield part
 
 
-def _pooled(stage: _Stage, schema: pa.Schema, batches: Iterable[pa.RecordBatch],
-            parallelism: int) -> Iterator[tuple[int, Any]]:
+def _pooled(
+    stage: _Stage, schema: pa.Schema, batches: Iterable[pa.RecordBatch], parallelism: int
+) -> Iterator[tuple[int, Any]]:
     """(rows, result) per batch, in input order, from a pool of forked worker processes."""
     stage.schema, workers = schema, parallelism
     tasks: Iterator[tuple[int, int | pa.Buffer]]

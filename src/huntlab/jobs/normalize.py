@@ -39,10 +39,12 @@ def normalize_table(table: pa.Table) -> pa.Table:
         target = normalize_type(f.type)
         if target != f.type:
             try:
-                col = _cast(col, target)
+                columns.append(_cast(col, target))
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 target = f.type
-        columns.append(col)
+                columns.append(col)
+        else:
+            columns.append(col)
         fields.append(pa.field(f.name, target, nullable=True))
     return pa.Table.from_arrays(columns, schema=pa.schema(fields))
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import inspect
-from contextlib import nullcontext
 import re
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,8 +88,9 @@ def _execute(spec: JobSpec, engine: Any, params: dict[str, Any]) -> tuple[pa.Tab
     if spec.kind == "sql":
         from huntlab.engines.sqlrefs import referenced_tables
 
-        inputs = engine.register([t for t in referenced_tables(spec.sql or "")
-                                  if engine.workspace.store.has_dataset(t)])
+        inputs = engine.register(
+            [t for t in referenced_tables(spec.sql or "") if engine.workspace.store.has_dataset(t)]
+        )
         return engine.sql(spec.sql or "", params), inputs
     fn = spec.func
     assert fn is not None
@@ -99,8 +100,9 @@ def _execute(spec: JobSpec, engine: Any, params: dict[str, Any]) -> tuple[pa.Tab
         from huntlab.jobs.mapreduce import Records
 
         store = engine.workspace.store
-        args = {n: Records.from_arrow(connector_for(store.get_dataset(n)).read())
-                for n in spec.inputs}
+        args = {
+            n: Records.from_arrow(connector_for(store.get_dataset(n)).read()) for n in spec.inputs
+        }
     else:
         args = {n: engine.dataframe(n) for n in spec.inputs}
     try:
@@ -148,8 +150,9 @@ def run_job(
         with context:
             spec = load_spec(ws, name, engine)
             bound = resolve_params(spec, params or {})
-            run_id = ws.store.start_run(spec.name, engine.name, {k: str(v) for k, v in
-                                                                   bound.items()})
+            run_id = ws.store.start_run(
+                spec.name, engine.name, {k: str(v) for k, v in bound.items()}
+            )
             say(f"running {spec.name} ({spec.kind}) on {engine.name}")
             table, inputs = _execute(spec, engine, bound)
         table = normalize_table(table)
@@ -159,16 +162,32 @@ def run_job(
             entry = ws.ensure_managed(spec.output, spec.partition_by)
             conn = connector_for(entry)
             if not conn.supports_write:
-                raise JobError(f"output '{spec.output}' is a read-only {entry.format} dataset",
-                               "Write to a managed dataset (a new name creates one)")
+                raise JobError(
+                    f"output '{spec.output}' is a read-only {entry.format} dataset",
+                    "Write to a managed dataset (a new name creates one)",
+                )
             version = conn.write(table, spec.mode, spec.keys, run_id=run_id)  # type: ignore[call-arg]
             ws.store.touch_dataset(spec.output)
         rows_in = _count_inputs(ws, list(inputs))
-        ws.store.finish_run(run_id, status="succeeded", rows_in=rows_in, rows_out=table.num_rows,
-                            inputs=inputs,
-                            outputs={spec.output: version} if write and spec.output else {})
-        return RunResult(run_id, spec.name, engine.name, spec.output, table.num_rows,
-                         time.perf_counter() - started, table, inputs, version)
+        ws.store.finish_run(
+            run_id,
+            status="succeeded",
+            rows_in=rows_in,
+            rows_out=table.num_rows,
+            inputs=inputs,
+            outputs={spec.output: version} if write and spec.output else {},
+        )
+        return RunResult(
+            run_id,
+            spec.name,
+            engine.name,
+            spec.output,
+            table.num_rows,
+            time.perf_counter() - started,
+            table,
+            inputs,
+            version,
+        )
     except BaseException as exc:
         if run_id is not None:
             ws.store.finish_run(run_id, status="failed", error=str(exc) or exc.__class__.__name__)

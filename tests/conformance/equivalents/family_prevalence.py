@@ -18,8 +18,9 @@ def family_prevalence_df(events):
             F.countDistinct("client_id").alias("clients"),
             F.countDistinct("country").alias("countries"),
             F.countDistinct("file_hash").alias("hashes"),
-            F.sum(F.when(F.col("event_type") == "beta_detection", 1).otherwise(0))
-            .alias("beta_detections"),
+            F.sum(F.when(F.col("event_type") == "beta_detection", 1).otherwise(0)).alias(
+                "beta_detections"
+            ),
             F.min("ts").alias("first_seen"),
             F.max("ts").alias("last_seen"),
         )

@@ -20,7 +20,9 @@ def top_blocked_domains(events, params):
             ),
         )
         .where(F.col("rank") == 1)
-        .select("domain", F.col("window.start").alias("peak_hour"), F.col("blocks").alias("peak_blocks"))
+        .select(
+            "domain", F.col("window.start").alias("peak_hour"), F.col("blocks").alias("peak_blocks")
+        )
     )
     totals = blocked.groupBy("domain").agg(
         F.count("*").alias("blocks"),
