@@ -67,6 +67,7 @@ def test_workflow(tmp_path: Path) -> None:
     assert "hits" in r.stdout and "csv" in r.stdout
     r = hl("datasets", "show", "hits", cwd=ws)
     assert "family" in r.stdout and "BIGINT" in r.stdout.upper() or "int64" in r.stdout
+    assert "malformed rows skipped: 0" in r.stdout
     r = hl("datasets", "preview", "hits", "-n", "2", cwd=ws)
     assert "Emotet" in r.stdout and "2 of" not in r.stdout
     r = hl(

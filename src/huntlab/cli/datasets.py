@@ -63,6 +63,10 @@ def show(name: Annotated[str, typer.Argument(help="Dataset name.")]) -> None:
         c.print(f"version: {ver}")
     if rows is not None:
         c.print(f"rows: {rows:,}")
+    if d.format in ("jsonl", "csv"):
+        bad = conn.malformed_rows()  # type: ignore[attr-defined]
+        colour = "yellow" if bad else "green"
+        c.print(f"[{colour}]malformed rows skipped: {bad:,}[/]")
     t = Table("column", "type", header_style="bold cyan")
     for f in conn.schema():
         t.add_row(f.name, str(f.type))
