@@ -11,7 +11,7 @@ $(BIN)/activate:
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,upstream]'
 	touch $@
 
 setup: $(VENV)/.installed  ## create the virtualenv and install huntlab with its test tools

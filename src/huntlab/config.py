@@ -40,12 +40,40 @@ class WorkspaceSection(_Strict):
     name: str = "huntlab"
 
 
+class AnonymizeConfig(_Strict):
+    """How the collector pseudonymizes and coarsens client data (DESIGN decision 9)."""
+
+    key_file: str | None = Field(default=None, description="HMAC key file, outside the repo")
+    key_env: str | None = "HUNTLAB_PSEUDONYM_KEY"
+    rotation: Literal["none", "day", "week", "month"] = "month"
+    link_across_periods: bool = False
+    geo_table: str | None = Field(default=None, description="CSV of start,end,country ranges")
+
+
+class UpstreamConfig(_Strict):
+    """The upstream collector: where it listens, what it accepts, where it writes."""
+
+    host: str = "127.0.0.1"
+    port: int = 8470
+    # product -> name of the environment variable that holds that product's client key
+    client_keys_env: dict[str, str] = Field(default_factory=dict)
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_events: int = 100_000
+    max_field_chars: int = 4096
+    log_dir: str = ".huntlab/upstream/log"
+    segment_mb: int = 64
+    dataset_prefix: str = "upstream_"
+    k_anonymity: int = 10
+    anonymize: AnonymizeConfig = AnonymizeConfig()
+
+
 class HuntlabConfig(_Strict):
     """The whole of huntlab.toml."""
 
     workspace: WorkspaceSection = WorkspaceSection()
     engine: EngineConfig = EngineConfig()
     metadata: MetadataConfig = MetadataConfig()
+    upstream: UpstreamConfig = UpstreamConfig()
 
 
 def load_config(path: Path) -> HuntlabConfig:
@@ -82,4 +110,22 @@ type = "duckdb"
 [metadata]
 # catalog, runs and lineage; a PostgreSQL URL is accepted too
 url = "sqlite:///.huntlab/metadata.db"
+
+[upstream]
+# the collector (`huntlab upstream serve`)
+host = "127.0.0.1"
+port = 8470
+# dataset_prefix = "upstream_"
+# k_anonymity = 10
+
+[upstream.client_keys_env]
+# product = "ENV_VAR_HOLDING_ITS_CLIENT_KEY"; keys never live in this file
+free_av = "HUNTLAB_KEY_FREE_AV"
+
+[upstream.anonymize]
+# the HMAC key for pseudonyms comes from this environment variable or key_file (outside the repo)
+key_env = "HUNTLAB_PSEUDONYM_KEY"
+# key_file = "~/.config/huntlab/pseudonym.key"
+rotation = "month"
+# geo_table = "/etc/huntlab/ip-country.csv"   # start,end,country ranges; else country "ZZ"
 """
