@@ -225,6 +225,7 @@ def demo(
 
 
 from huntlab.cli import datasets as _datasets  # noqa: F401  (registers the subcommands)
+from huntlab.cli import upstream as _upstream  # noqa: F401
 
 
 def main() -> None:

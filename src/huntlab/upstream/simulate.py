@@ -1,0 +1,153 @@
+"""A client simulator: realistic upstream batches (with some malformed events) sent over HTTP."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+# Fields a client sends; `domain`, `event_date` and the country are derived by the collector.
+SENT = ("event_id", "event_type", "ts", "client_id", "product_version", "os", "detection_name",
+        "family", "file_hash", "url", "hit_count", "crash_signature")
+
+
+@dataclass
+class SimulationResult:
+    """What the simulator sent and what the collector acknowledged."""
+
+    batches: int = 0
+    events: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    retries: int = 0
+    latencies: list[float] = field(default_factory=list)
+    acked_batch_ids: list[str] = field(default_factory=list)
+
+
+def raw_client_id(pseudo: str) -> str:
+    """A raw-looking client id (a GUID) for a generated client: what a real client would send."""
+    return str(uuid.UUID(hashlib.md5(pseudo.encode()).hexdigest()))  # noqa: S324 - not security
+
+
+def client_ip(country: str, client: str) -> str:
+    """A synthetic address inside the demo geo table's range for the country."""
+    from huntlab.upstream.demo_geo import country_prefix
+
+    h = int(hashlib.sha1(client.encode()).hexdigest()[:4], 16)  # noqa: S324 - not security
+    return f"{country_prefix(country)}.{h >> 8}.{h & 0xFF}"
+
+
+def to_records(batch: pa.RecordBatch) -> list[dict[str, Any]]:
+    """Generated events -> what the client sends (raw ids, an IP, timestamps as ISO text)."""
+    out = []
+    for row in batch.to_pylist():
+        rec = {k: row[k] for k in SENT if row.get(k) is not None}
+        rec["ts"] = row["ts"].isoformat().replace("+00:00", "Z")
+        rec["client_id"] = raw_client_id(row["client_id"])
+        rec["ip"] = client_ip(row["country"], row["client_id"])
+        rec["product"] = row["product"]
+        out.append(rec)
+    return out
+
+
+def corrupt(records: list[dict[str, Any]], share: float, rng: random.Random) -> list[Any]:
+    """Spoil a share of the events the ways real clients do."""
+    spoilers: list[Callable[[dict[str, Any]], Any]] = [
+        lambda r: {k: v for k, v in r.items() if k != "event_type"},
+        lambda r: {**r, "hit_count": "many"},
+        lambda r: {**r, "ts": (dt.datetime.now(dt.UTC) + dt.timedelta(days=30)).isoformat()},
+        lambda r: {**r, "event_type": "telemetry_v9"},
+        lambda r: {**r, "crash_signature": "x" * 100_000},
+        lambda r: {**r, "file_hash": "not-a-hash"},
+        lambda r: "just a string",
+    ]
+    return [rng.choice(spoilers)(r) if rng.random() < share else r for r in records]
+
+
+def batches(n_events: int, batch_size: int, *, seed: int, bad_share: float,
+            url_dir: Any = None) -> Iterator[list[Any]]:
+    """Batches of raw client records from the sample generator."""
+    from huntlab.sample import generate_events
+
+    rng = random.Random(seed)
+    for rb in generate_events(n_events, seed=seed, batch_size=batch_size, url_dir=url_dir):
+        for start in range(0, rb.num_rows, batch_size):
+            yield corrupt(to_records(rb.slice(start, batch_size)), bad_share, rng)
+
+
+def encode(records: list[Any], product: str) -> dict[str, bytes]:
+    """Group a batch by product (each product has its own key) as gzipped JSON lines."""
+    by_product: dict[str, list[bytes]] = {}
+    for r in records:
+        p = r.get("product", product) if isinstance(r, dict) else product
+        by_product.setdefault(p, []).append(json.dumps(r).encode())
+    return {p: gzip.compress(b"\n".join(lines), 1) for p, lines in by_product.items()}
+
+
+def send(client: Any, url: str, key: str, body: bytes, batch_id: str, res: SimulationResult,
+         retries: int = 20) -> dict[str, Any] | None:
+    """POST one batch, resending it with the same id until it is acknowledged."""
+    import httpx
+
+    for attempt in range(retries):
+        t0 = time.perf_counter()
+        try:
+            r = client.post(url, content=body, headers={
+                "Authorization": f"Bearer {key}", "Content-Encoding": "gzip",
+                "X-Batch-Id": batch_id, "Content-Type": "application/x-ndjson"})
+        except httpx.TransportError:
+            res.retries += 1
+            time.sleep(min(0.1 * 2**attempt, 2.0))
+            continue
+        if r.status_code >= 500:
+            res.retries += 1
+            time.sleep(min(0.1 * 2**attempt, 2.0))
+            continue
+        res.latencies.append(time.perf_counter() - t0)
+        return r.json()
+    return None
+
+
+def simulate(url: str, keys: dict[str, str], *, events: int, batch_size: int = 1000,
+             rate: float | None = None, bad_share: float = 0.02, seed: int = 11,
+             url_dir: Any = None, on_batch: Callable[[SimulationResult], None] | None = None
+             ) -> SimulationResult:
+    """Send `events` events in batches at up to `rate` events/s; every batch until acknowledged."""
+    import httpx
+
+    res = SimulationResult()
+    endpoint = url.rstrip("/") + "/v1/upstream"
+    default = next(iter(keys))
+    t_start = time.perf_counter()
+    with httpx.Client(timeout=30) as client:
+        for i, recs in enumerate(batches(events, batch_size, seed=seed, bad_share=bad_share,
+                                         url_dir=url_dir)):
+            for product, body in encode(recs, default).items():
+                key = keys.get(product) or keys[default]
+                batch_id = f"sim-{seed}-{i}-{product}"
+                ack = send(client, endpoint, key, body, batch_id, res)
+                if ack is None or "accepted" not in ack:
+                    continue
+                res.accepted += ack["accepted"]
+                res.rejected += ack["rejected"]
+                res.duplicates += int(ack["duplicate"])
+                res.acked_batch_ids.append(batch_id)
+            res.batches += 1
+            res.events += len(recs)
+            if on_batch:
+                on_batch(res)
+            if rate:
+                ahead = res.events / rate - (time.perf_counter() - t_start)
+                if ahead > 0:
+                    time.sleep(ahead)
+    return res
