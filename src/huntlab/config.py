@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -67,6 +67,59 @@ class UpstreamConfig(_Strict):
     anonymize: AnonymizeConfig = AnonymizeConfig()
 
 
+class _Secret(_Strict):
+    """A connection whose password comes from the environment or a file, never from this file."""
+
+    user: str | None = None
+    password_env: str | None = Field(default=None, description="variable holding the password")
+    password_file: str | None = Field(default=None, description="file holding the password")
+
+    def password(self) -> str | None:
+        """The password from password_env or password_file (None when neither is set)."""
+        import os
+
+        if self.password_env:
+            value = os.environ.get(self.password_env)
+            if value is None:
+                raise ConfigError(
+                    f"the environment variable {self.password_env} is not set",
+                    f"Export {self.password_env} with the password, or use password_file",
+                )
+            return value
+        if self.password_file:
+            path = Path(self.password_file).expanduser()
+            try:
+                return path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"cannot read password_file {path}: {exc}",
+                                  "Create it (chmod 600) or set password_env") from exc
+        return None
+
+
+class PostgresConnection(_Secret):
+    """A PostgreSQL server (`[connections.NAME]` with type = "postgres")."""
+
+    type: Literal["postgres"]
+    host: str = "127.0.0.1"
+    port: int = 5432
+    database: str = "postgres"
+    options: dict[str, str] = Field(default_factory=dict, description="libpq options, e.g. sslmode")
+
+
+class CassandraConnection(_Secret):
+    """A Cassandra cluster (`[connections.NAME]` with type = "cassandra")."""
+
+    type: Literal["cassandra"]
+    contact_points: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
+    port: int = 9042
+    keyspace: str | None = None
+    local_dc: str | None = None
+    consistency: str = "LOCAL_QUORUM"
+
+
+Connection = Annotated[PostgresConnection | CassandraConnection, Field(discriminator="type")]
+
+
 class HuntlabConfig(_Strict):
     """The whole of huntlab.toml."""
 
@@ -74,6 +127,19 @@ class HuntlabConfig(_Strict):
     engine: EngineConfig = EngineConfig()
     metadata: MetadataConfig = MetadataConfig()
     upstream: UpstreamConfig = UpstreamConfig()
+    # named connections to external systems: [connections.NAME] with a `type`
+    connections: dict[str, Connection] = Field(default_factory=dict)
+
+    def connection(self, name: str) -> PostgresConnection | CassandraConnection:
+        """A named connection, or a ConfigError listing the known ones."""
+        try:
+            return self.connections[name]
+        except KeyError:
+            known = ", ".join(sorted(self.connections)) or "none"
+            raise ConfigError(
+                f"connection '{name}' is not defined in {CONFIG_FILE} (known: {known})",
+                f"Add a [connections.{name}] section with type = \"postgres\" or \"cassandra\"",
+            ) from None
 
 
 def load_config(path: Path) -> HuntlabConfig:
