@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# Fixture modules of the real services (one per service; see tests/services/__init__.py).
+pytest_plugins: list[str] = []
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO / ".." / "shared" / "data"
 
