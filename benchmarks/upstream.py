@@ -58,8 +58,11 @@ def start_collector(root: Path) -> tuple[subprocess.Popen, str]:
     (root / "huntlab.toml").write_text(toml)
     env = {**os.environ, "HL_BENCH_KEY": KEY, "HUNTLAB_PSEUDONYM_KEY": secrets.token_hex(32)}
     port = _port()
-    proc = subprocess.Popen([sys.executable, "-m", "huntlab.cli", "upstream", "serve", "--port",
-                             str(port)], cwd=root, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "huntlab.cli", "upstream", "serve", "--port", str(port)],
+        cwd=root,
+        env=env,
+    )
     url = f"http://127.0.0.1:{port}"
     _wait(url, proc)
     return proc, url
@@ -115,9 +118,15 @@ def load(url: str, payloads: list[bytes], clients: int, seconds: float, size: in
                     return
                 i, body = item
                 t0 = time.perf_counter()
-                r = c.post(url + "/v1/upstream", content=body, headers={
-                    "Authorization": f"Bearer {KEY}", "Content-Encoding": "gzip",
-                    "X-Batch-Id": f"bench-{time.time_ns()}-{i}"})
+                r = c.post(
+                    url + "/v1/upstream",
+                    content=body,
+                    headers={
+                        "Authorization": f"Bearer {KEY}",
+                        "Content-Encoding": "gzip",
+                        "X-Batch-Id": f"bench-{time.time_ns()}-{i}",
+                    },
+                )
                 r.raise_for_status()
                 with lock:
                     latencies.append(time.perf_counter() - t0)
@@ -131,14 +140,16 @@ def load(url: str, payloads: list[bytes], clients: int, seconds: float, size: in
         t.join()
     wall = time.perf_counter() - t0
     lat = sorted(latencies)
-    return {"batches": sent, "events_per_s": sent * size / wall,
-            "p50_ms": lat[len(lat) // 2] * 1000, "p99_ms": lat[min(len(lat) - 1,
-                                                                   int(len(lat) * 0.99))] * 1000}
+    return {
+        "batches": sent,
+        "events_per_s": sent * size / wall,
+        "p50_ms": lat[len(lat) // 2] * 1000,
+        "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000,
+    }
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawTextHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--batches", type=int, default=200)
     ap.add_argument("--batch-size", type=int, default=1000)
     ap.add_argument("--seconds", type=float, default=60)
@@ -148,8 +159,10 @@ def main() -> None:
     payloads = bodies(args.batches, args.batch_size)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, starter in (("ceiling", start_ceiling),
-                              ("collector", lambda: start_collector(Path(tmp) / "ws"))):
+        for name, starter in (
+            ("ceiling", start_ceiling),
+            ("collector", lambda: start_collector(Path(tmp) / "ws")),
+        ):
             proc, url = starter()
             try:
                 results[name] = load(url, payloads, args.clients, args.seconds, args.batch_size)
@@ -157,13 +170,19 @@ def main() -> None:
                 proc.terminate()
                 proc.wait(10)
     ceiling = results["ceiling"]["events_per_s"]
-    print(f"\n{args.clients} clients, batches of {args.batch_size} (gzip JSON lines), loopback; "
-          "2-core shared machine")
-    print(f"{'server':<11} {'batches':>8} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'vs ceiling':>11}")
+    print(
+        f"\n{args.clients} clients, batches of {args.batch_size} (gzip JSON lines), loopback; "
+        "2-core shared machine"
+    )
+    print(
+        f"{'server':<11} {'batches':>8} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'vs ceiling':>11}"
+    )
     for name, r in results.items():
-        print(f"{name:<11} {r['batches']:>8} {r['events_per_s']:>10,.0f} {r['p50_ms']:>8.1f} "
-              f"{r['p99_ms']:>8.1f} {r['events_per_s'] / ceiling:>10.2f}x")
+        print(
+            f"{name:<11} {r['batches']:>8} {r['events_per_s']:>10,.0f} {r['p50_ms']:>8.1f} "
+            f"{r['p99_ms']:>8.1f} {r['events_per_s'] / ceiling:>10.2f}x"
+        )
     print("target: collector >= 100,000 events/s end to end, p99 < 250 ms")
 
 

@@ -63,7 +63,9 @@ class UpstreamConfig(_Strict):
     log_dir: str = ".huntlab/upstream/log"
     segment_mb: int = 64
     dataset_prefix: str = "upstream_"
-    k_anonymity: int = 10
+    dedup_window_hours: int = Field(
+        default=168, ge=1, description="how long resent batch ids are recognised after compaction"
+    )
     anonymize: AnonymizeConfig = AnonymizeConfig()
 
 
@@ -91,8 +93,10 @@ class _Secret(_Strict):
             try:
                 return path.read_text(encoding="utf-8").strip()
             except OSError as exc:
-                raise ConfigError(f"cannot read password_file {path}: {exc}",
-                                  "Create it (chmod 600) or set password_env") from exc
+                raise ConfigError(
+                    f"cannot read password_file {path}: {exc}",
+                    "Create it (chmod 600) or set password_env",
+                ) from exc
         return None
 
 
@@ -120,6 +124,12 @@ class CassandraConnection(_Secret):
 Connection = Annotated[PostgresConnection | CassandraConnection, Field(discriminator="type")]
 
 
+class PublishConfig(_Strict):
+    """Rules for outputs that leave the team (jobs marked `public`)."""
+
+    k_anonymity: int = Field(default=10, ge=2, description="minimum distinct clients per group")
+
+
 class HuntlabConfig(_Strict):
     """The whole of huntlab.toml."""
 
@@ -127,6 +137,7 @@ class HuntlabConfig(_Strict):
     engine: EngineConfig = EngineConfig()
     metadata: MetadataConfig = MetadataConfig()
     upstream: UpstreamConfig = UpstreamConfig()
+    publish: PublishConfig = PublishConfig()
     # named connections to external systems: [connections.NAME] with a `type`
     connections: dict[str, Connection] = Field(default_factory=dict)
 
@@ -138,7 +149,7 @@ class HuntlabConfig(_Strict):
             known = ", ".join(sorted(self.connections)) or "none"
             raise ConfigError(
                 f"connection '{name}' is not defined in {CONFIG_FILE} (known: {known})",
-                f"Add a [connections.{name}] section with type = \"postgres\" or \"cassandra\"",
+                f'Add a [connections.{name}] section with type = "postgres" or "cassandra"',
             ) from None
 
 
@@ -182,7 +193,6 @@ url = "sqlite:///.huntlab/metadata.db"
 host = "127.0.0.1"
 port = 8470
 # dataset_prefix = "upstream_"
-# k_anonymity = 10
 
 [upstream.client_keys_env]
 # product = "ENV_VAR_HOLDING_ITS_CLIENT_KEY"; keys never live in this file
@@ -194,4 +204,8 @@ key_env = "HUNTLAB_PSEUDONYM_KEY"
 # key_file = "~/.config/huntlab/pseudonym.key"
 rotation = "month"
 # geo_table = "/etc/huntlab/ip-country.csv"   # start,end,country ranges; else country "ZZ"
+
+[publish]
+# outputs of jobs marked `public` keep only groups with at least this many distinct clients
+k_anonymity = 10
 """

@@ -134,6 +134,11 @@ def run(
         f"[green]run {res.run_id} succeeded[/] in {res.seconds:.2f}s: "
         f"{res.rows_out:,} rows -> {res.output or '(not saved)'}{ver}"
     )
+    if res.suppressed_groups is not None:
+        c.print(
+            f"public output: {res.suppressed_groups:,} group(s) with fewer than "
+            f"{workspace().config.publish.k_anonymity} distinct clients suppressed"
+        )
 
 
 @app.command()

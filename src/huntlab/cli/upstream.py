@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from huntlab.cli.main import app, console, workspace
 
-upstream_app = typer.Typer(help="Client telemetry: collector, compaction, simulator.",
-                           no_args_is_help=True)
+upstream_app = typer.Typer(
+    help="Client telemetry: collector, compaction, simulator.", no_args_is_help=True
+)
 app.add_typer(upstream_app, name="upstream")
 
 
 @upstream_app.command()
 def serve(
-    host: Annotated[Optional[str], typer.Option(help="Listen address.")] = None,
-    port: Annotated[Optional[int], typer.Option(help="Listen port.")] = None,
+    host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port.")] = None,
 ) -> None:
     """Run the collector: POST /v1/upstream, GET /healthz, GET /metrics."""
     from huntlab.upstream.app import serve as run
@@ -46,8 +47,10 @@ def compact() -> None:
     for name, n in sorted(res.per_dataset.items()):
         t.add_row(name, f"{n:,}")
     console().print(t)
-    console().print(f"[green]compacted {res.segments} segment(s)[/]: {res.events:,} events, "
-                    f"{res.quarantined:,} quarantined")
+    console().print(
+        f"[green]compacted {res.segments} segment(s)[/]: {res.events:,} events, "
+        f"{res.quarantined:,} quarantined"
+    )
 
 
 @upstream_app.command()
@@ -55,8 +58,7 @@ def simulate(
     url: Annotated[str, typer.Option(help="Collector base URL.")] = "http://127.0.0.1:8470",
     events: Annotated[int, typer.Option(help="Events to send.")] = 50_000,
     batch: Annotated[int, typer.Option(help="Events per batch.")] = 1000,
-    rate: Annotated[Optional[float], typer.Option(help="Events per second (default: max).")]
-    = None,
+    rate: Annotated[float | None, typer.Option(help="Events per second (default: max).")] = None,
     bad_share: Annotated[float, typer.Option(help="Share of malformed events.")] = 0.02,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 11,
 ) -> None:
@@ -69,21 +71,33 @@ def simulate(
     from huntlab.upstream.simulate import simulate as run_sim
 
     ws = workspace()
-    keys = {p: os.environ[v] for p, v in ws.config.upstream.client_keys_env.items()
-            if os.environ.get(v)}
+    keys = {
+        p: os.environ[v] for p, v in ws.config.upstream.client_keys_env.items() if os.environ.get(v)
+    }
     if not keys:
         from huntlab.errors import ConfigError
 
-        raise ConfigError("no client key is set for any product",
-                          "Export the variables named in [upstream.client_keys_env]")
+        raise ConfigError(
+            "no client key is set for any product",
+            "Export the variables named in [upstream.client_keys_env]",
+        )
     with Progress(transient=True) as bar:
         task = bar.add_task("sending batches", total=events)
-        res = run_sim(url, keys, events=events, batch_size=batch, rate=rate, bad_share=bad_share,
-                      seed=seed, url_dir=shared_urls_dir(),
-                      on_batch=lambda r: bar.update(task, completed=r.events))
+        res = run_sim(
+            url,
+            keys,
+            events=events,
+            batch_size=batch,
+            rate=rate,
+            bad_share=bad_share,
+            seed=seed,
+            url_dir=shared_urls_dir(),
+            on_batch=lambda r: bar.update(task, completed=r.events),
+        )
     lat = sorted(res.latencies) or [0.0]
     console().print(
         f"[green]sent {res.events:,} events[/] in {res.batches:,} batches: "
         f"{res.accepted:,} accepted, {res.rejected:,} rejected, {res.duplicates} duplicate "
         f"batches, {res.retries} retries; ack p50 {lat[len(lat) // 2] * 1000:.0f} ms, "
-        f"p99 {lat[int(len(lat) * 0.99)] * 1000:.0f} ms")
+        f"p99 {lat[int(len(lat) * 0.99)] * 1000:.0f} ms"
+    )

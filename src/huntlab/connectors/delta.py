@@ -67,6 +67,15 @@ class DeltaConnector(Connector):
     def version(self) -> str | None:
         return str(self.table().version()) if self.exists() else None
 
+    def commit_value(self, key: str, depth: int = 50) -> str | None:
+        """The newest value of a custom commit-metadata key among the last `depth` commits."""
+        if not self.exists():
+            return None
+        for h in self.table().history(limit=depth):
+            if key in h:
+                return str(h[key])
+        return None
+
     def history(self) -> list[dict[str, Any]]:
         if not self.exists():
             return []
@@ -92,11 +101,15 @@ class DeltaConnector(Connector):
         mode: WriteMode = "overwrite",
         keys: list[str] | None = None,
         run_id: int | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> str | None:
+        """One commit; `metadata` goes into the commit (e.g. the log position it covers)."""
         from deltalake import CommitProperties, write_deltalake
 
         partition_by = [c for c in self.entry.partition_by if c in data.schema.names] or None
-        props = CommitProperties(custom_metadata={"huntlab.run": str(run_id or "")})
+        props = CommitProperties(
+            custom_metadata={"huntlab.run": str(run_id or ""), **(metadata or {})}
+        )
         if mode == "merge":
             if not keys:
                 raise InputError(

@@ -37,6 +37,7 @@ class RunResult:
     table: pa.Table
     inputs: dict[str, str | None] = field(default_factory=dict)
     output_version: str | None = None
+    suppressed_groups: int | None = None  # public outputs: groups under k distinct clients
 
 
 def coerce_param(value: str) -> Any:
@@ -156,6 +157,13 @@ def run_job(
             say(f"running {spec.name} ({spec.kind}) on {engine.name}")
             table, inputs = _execute(spec, engine, bound)
         table = normalize_table(table)
+        suppressed = None
+        if spec.public:
+            from huntlab.jobs.publish import suppress_small_groups
+
+            k = ws.config.publish.k_anonymity
+            table, suppressed = suppress_small_groups(table, k, spec.clients_column, spec.name)
+            say(f"public output: suppressed {suppressed:,} group(s) with fewer than {k} clients")
         version = None
         if write and spec.output:
             say(f"writing {table.num_rows:,} rows to {spec.output} ({spec.mode})")
@@ -187,6 +195,7 @@ def run_job(
             table,
             inputs,
             version,
+            suppressed,
         )
     except BaseException as exc:
         if run_id is not None:

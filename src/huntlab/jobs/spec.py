@@ -34,6 +34,9 @@ class JobSpec:
     description: str = ""
     sql: str | None = None
     func: Callable[..., Any] | None = None
+    # A public output leaves the team: groups with fewer than k distinct clients are suppressed.
+    public: bool = False
+    clients_column: str = "clients"
 
     def check(self) -> JobSpec:
         if self.mode not in MODES:
@@ -76,7 +79,18 @@ def parse_sql_job(text: str, path: Path | None = None) -> JobSpec:
     name = header.pop("name", path.stem if path else "adhoc")
     if not sql:
         raise JobError(f"job '{name}' has no SQL statement", "Write a SELECT after the header")
-    known = {"output", "mode", "key", "keys", "params", "partition_by", "description", "inputs"}
+    known = {
+        "output",
+        "mode",
+        "key",
+        "keys",
+        "params",
+        "partition_by",
+        "description",
+        "inputs",
+        "public",
+        "clients_column",
+    }
     unknown = set(header) - known
     if unknown:
         raise JobError(
@@ -95,7 +109,20 @@ def parse_sql_job(text: str, path: Path | None = None) -> JobSpec:
         inputs=_split_list(header.get("inputs", "")),
         description=header.get("description", ""),
         sql=sql,
+        public=_flag(header.get("public", "false"), name),
+        clients_column=header.get("clients_column", "clients"),
     ).check()
+
+
+def _flag(value: str, job_name: str) -> bool:
+    v = value.strip().lower()
+    if v in ("true", "yes", "1"):
+        return True
+    if v in ("false", "no", "0", ""):
+        return False
+    raise JobError(
+        f"job '{job_name}': 'public: {value}' is not true or false", "Write true or false"
+    )
 
 
 def job(
@@ -109,6 +136,8 @@ def job(
     inputs: list[str] | None = None,
     description: str = "",
     kind: JobKind = "python",
+    public: bool = False,
+    clients_column: str = "clients",
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Mark a function as a huntlab job; its parameters name the input datasets."""
 
@@ -125,6 +154,8 @@ def job(
             inputs=list(inputs or arg_names),
             description=description or (inspect.getdoc(fn) or "").split("\n")[0],
             func=fn,
+            public=public,
+            clients_column=clients_column,
         ).check()
         return fn
 

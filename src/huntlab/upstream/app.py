@@ -21,14 +21,16 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     """The request body, refusing (413) as soon as it grows past the limit."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise BadRequest(f"the body is over the size limit of {limit:,} bytes",
-                         "Split the batch", status=413)
+        raise BadRequest(
+            f"the body is over the size limit of {limit:,} bytes", "Split the batch", status=413
+        )
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise BadRequest(f"the body is over the size limit of {limit:,} bytes",
-                             "Split the batch", status=413)
+            raise BadRequest(
+                f"the body is over the size limit of {limit:,} bytes", "Split the batch", status=413
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -54,9 +56,12 @@ def create_app(collector: Collector) -> Starlette:
             gz = "gzip" in request.headers.get("content-encoding", "").lower()
             # Decoding, anonymizing and fsync run off the event loop.
             ack = await run_in_threadpool(
-                collector.ingest, body, product=product,
+                collector.ingest,
+                body,
+                product=product,
                 peer_ip=request.client.host if request.client else None,
-                batch_id=request.headers.get("x-batch-id"), gzipped=gz,
+                batch_id=request.headers.get("x-batch-id"),
+                gzipped=gz,
             )
         except BadRequest as exc:
             if exc.status == 401:
@@ -71,14 +76,15 @@ def create_app(collector: Collector) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def metrics(_request: Request) -> Any:
-        return PlainTextResponse(collector.metrics.render(),
-                                 media_type="text/plain; version=0.0.4")
+        return PlainTextResponse(collector.metrics.render(), media_type="text/plain; version=0.0.4")
 
-    return Starlette(routes=[
-        Route("/v1/upstream", upstream, methods=["POST"]),
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/v1/upstream", upstream, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+        ]
+    )
 
 
 def serve(ws: Workspace, host: str | None = None, port: int | None = None) -> None:
@@ -88,7 +94,12 @@ def serve(ws: Workspace, host: str | None = None, port: int | None = None) -> No
     collector = Collector(ws)
     cfg = ws.config.upstream
     try:
-        uvicorn.run(create_app(collector), host=host or cfg.host, port=port or cfg.port,
-                    log_level="warning", access_log=False)
+        uvicorn.run(
+            create_app(collector),
+            host=host or cfg.host,
+            port=port or cfg.port,
+            log_level="warning",
+            access_log=False,
+        )
     finally:
         collector.close()

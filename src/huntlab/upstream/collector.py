@@ -22,14 +22,30 @@ if TYPE_CHECKING:
     from huntlab.workspace import Workspace
 
 # What a client may send for one event; anything else in a record is ignored, never stored.
-STRING_FIELDS = ("event_id", "event_type", "client_id", "product", "product_version", "os",
-                 "detection_name", "family", "file_hash", "url", "crash_signature", "ip")
-QUARANTINE_SCHEMA = pa.schema([
-    ("received_at", pa.timestamp("us", tz="UTC")),
-    ("product", pa.string()),
-    ("reason", pa.string()),
-    ("record", pa.string()),
-])
+STRING_FIELDS = (
+    "event_id",
+    "event_type",
+    "client_id",
+    "product",
+    "product_version",
+    "os",
+    "detection_name",
+    "family",
+    "file_hash",
+    "url",
+    "crash_signature",
+    "ip",
+)
+# Fields a quarantined record keeps (anonymized); other keys are only counted.
+KNOWN_FIELDS = (*STRING_FIELDS, "ts", "hit_count", "schema_version", "type")
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("received_at", pa.timestamp("us", tz="UTC")),
+        ("product", pa.string()),
+        ("reason", pa.string()),
+        ("record", pa.string()),
+    ]
+)
 MAX_REASONS = 5
 
 
@@ -57,7 +73,9 @@ class Ack:
             "accepted": self.accepted,
             "rejected": self.rejected,
             "duplicate": self.duplicate,
-            "reasons": [{"reason": r, "count": n} for r, n in self.reasons.most_common(MAX_REASONS)],
+            "reasons": [
+                {"reason": r, "count": n} for r, n in self.reasons.most_common(MAX_REASONS)
+            ],
         }
 
 
@@ -85,8 +103,11 @@ def decode_body(body: bytes, gzipped: bool, max_bytes: int) -> bytes:
     try:
         out = inflater.decompress(body, max_bytes + 1)
         if len(out) > max_bytes or inflater.unconsumed_tail:
-            raise BadRequest(f"the decompressed body is over {max_bytes:,} bytes",
-                             "Send smaller batches", status=413)
+            raise BadRequest(
+                f"the decompressed body is over {max_bytes:,} bytes",
+                "Send smaller batches",
+                status=413,
+            )
         if not inflater.eof:
             raise BadRequest("the gzip body is truncated", "Resend the whole batch")
     except zlib.error as exc:
@@ -94,8 +115,8 @@ def decode_body(body: bytes, gzipped: bool, max_bytes: int) -> bytes:
     return out
 
 
-def split_records(body: bytes) -> tuple[list[Any], list[tuple[str, str]]]:
-    """A JSON array or JSON lines -> (decoded records, [(raw text, reason)] for bad lines)."""
+def split_records(body: bytes) -> tuple[list[Any], list[tuple[bytes, str]]]:
+    """A JSON array or JSON lines -> (decoded records, [(raw line, reason)] for bad lines)."""
     import msgspec
 
     stripped = body.lstrip()
@@ -105,9 +126,10 @@ def split_records(body: bytes) -> tuple[list[Any], list[tuple[str, str]]]:
         try:
             records = msgspec.json.decode(stripped)
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-            raise BadRequest(f"the body is not a valid JSON array: {exc}",
-                             "Send a valid JSON array, or JSON lines so one bad event "
-                             "does not spoil the batch") from exc
+            raise BadRequest(
+                f"the body is not a valid JSON array: {exc}",
+                "Send a valid JSON array, or JSON lines so one bad event does not spoil the batch",
+            ) from exc
         return records, []
     decoder = msgspec.json.Decoder()
     good: list[Any] = []
@@ -123,10 +145,12 @@ def split_records(body: bytes) -> tuple[list[Any], list[tuple[str, str]]]:
                 reason = "malformed_json"
             except UnicodeDecodeError:
                 reason = "invalid_utf8"
-            bad.append((line.decode("utf-8", "replace")[:4096], reason))
-    if not good and bad and not any(t.lstrip().startswith("{") for t, _ in bad):
-        raise BadRequest("the body is neither JSON lines nor a JSON array",
-                         "Send one JSON object per line, or a JSON array of objects")
+            bad.append((line, reason))
+    if not good and bad and not any(t.lstrip().startswith(b"{") for t, _ in bad):
+        raise BadRequest(
+            "the body is neither JSON lines nor a JSON array",
+            "Send one JSON object per line, or a JSON array of objects",
+        )
     return good, bad
 
 
@@ -159,7 +183,9 @@ class Collector:
         self.anonymizer = Anonymizer(
             Pseudonymizer(key, an.rotation, link_across_periods=an.link_across_periods), geo
         )
-        self.log = SegmentLog(ws.root / cfg.log_dir, segment_bytes=cfg.segment_mb << 20)
+        self.log = SegmentLog(
+            ws.root / cfg.log_dir, segment_bytes=cfg.segment_mb << 20, writable=True
+        )
         self.metrics = Metrics()
 
     def close(self) -> None:
@@ -172,11 +198,21 @@ class Collector:
             for known, product in self.keys.items():
                 if hmac.compare_digest(given, known):
                     return product
-        raise BadRequest("missing or unknown client key",
-                         "Send the product's key as 'Authorization: Bearer KEY'", status=401)
+        raise BadRequest(
+            "missing or unknown client key",
+            "Send the product's key as 'Authorization: Bearer KEY'",
+            status=401,
+        )
 
-    def ingest(self, body: bytes, *, product: str, peer_ip: str | None, batch_id: str | None,
-               gzipped: bool = False) -> Ack:
+    def ingest(
+        self,
+        body: bytes,
+        *,
+        product: str,
+        peer_ip: str | None,
+        batch_id: str | None,
+        gzipped: bool = False,
+    ) -> Ack:
         """Everything after authentication; returns once accepted events are fsynced."""
         started = time.perf_counter()
         received = dt.datetime.now(dt.UTC)
@@ -185,18 +221,27 @@ class Collector:
             batch_id = batch_id or hashlib.sha256(raw).hexdigest()[:32]
             records, bad_lines = split_records(raw)
             if len(records) + len(bad_lines) > self.cfg.max_events:
-                raise BadRequest(f"the batch has over {self.cfg.max_events:,} events",
-                                 "Split it into smaller batches", status=413)
+                raise BadRequest(
+                    f"the batch has over {self.cfg.max_events:,} events",
+                    "Split it into smaller batches",
+                    status=413,
+                )
         except BadRequest as exc:
             self.metrics.add("bad_requests")
-            self._quarantine_request(batch_id or hashlib.sha256(body).hexdigest()[:32],
-                                     product, received, exc.message, len(body))
+            self._quarantine_request(
+                batch_id or hashlib.sha256(body).hexdigest()[:32],
+                product,
+                received,
+                exc.message,
+                len(body),
+            )
             raise
         ack = Ack(batch_id)
         table, bad = self._table(records, product, batch_id, peer_ip)
-        bad += [({"line": text}, reason) for text, reason in bad_lines]
-        quarantine = [self._bad_record(rec, reason, peer_ip, product, received)
-                      for rec, reason in bad]
+        bad += [(_unparsed(raw_line), reason) for raw_line, reason in bad_lines]
+        quarantine = [
+            self._bad_record(rec, reason, peer_ip, product, received) for rec, reason in bad
+        ]
         if table is not None and table.num_rows:
             from huntlab.events import validate_batch
 
@@ -205,8 +250,9 @@ class Collector:
                 reasons = rejected.column("reason").to_pylist()
                 quarantine += [
                     (received, product, r, json.dumps(rec, default=str, sort_keys=True))
-                    for rec, r in zip(rejected.drop_columns(["reason"]).to_pylist(), reasons,
-                                      strict=True)
+                    for rec, r in zip(
+                        rejected.drop_columns(["reason"]).to_pylist(), reasons, strict=True
+                    )
                 ]
             if valid.num_rows:
                 res = self.log.append(batch_id, "events", valid)
@@ -215,8 +261,9 @@ class Collector:
         if quarantine:
             ack.rejected = len(quarantine)
             ack.reasons.update(q[2] for q in quarantine)
-            qt = pa.Table.from_arrays([pa.array(c) for c in zip(*quarantine, strict=True)],
-                                      schema=QUARANTINE_SCHEMA)
+            qt = pa.Table.from_arrays(
+                [pa.array(c) for c in zip(*quarantine, strict=True)], schema=QUARANTINE_SCHEMA
+            )
             res = self.log.append(f"{batch_id}#q", "quarantine", qt)
             ack.duplicate = ack.duplicate or res.duplicate
         self._count(ack)
@@ -233,8 +280,9 @@ class Collector:
         self.metrics.add("quarantined", ack.rejected)
         self.metrics.add_reasons(ack.reasons)
 
-    def _table(self, records: list[Any], product: str, batch_id: str, peer_ip: str | None
-               ) -> tuple[pa.Table | None, list[tuple[Any, str]]]:
+    def _table(
+        self, records: list[Any], product: str, batch_id: str, peer_ip: str | None
+    ) -> tuple[pa.Table | None, list[tuple[Any, str]]]:
         """Records that are well-formed objects -> one Arrow table; the rest with a reason."""
         cols: dict[str, list[Any]] = {f: [] for f in STRING_FIELDS}
         ts_col: list[dt.datetime | None] = []
@@ -270,21 +318,45 @@ class Collector:
         arrays["schema_version"] = pa.array(versions, pa.int32())
         return pa.table(arrays), bad
 
-    def _bad_record(self, rec: Any, reason: str, peer_ip: str | None, product: str,
-                    received: dt.datetime) -> tuple[dt.datetime, str, str, str]:
-        record = rec if isinstance(rec, dict) else {"value": rec}
-        clean = self.anonymizer.anonymize_record(record, peer_ip)
-        return (received, product, reason, json.dumps(clean, default=str, sort_keys=True)[:8192])
+    def _bad_record(
+        self, rec: Any, reason: str, peer_ip: str | None, product: str, received: dt.datetime
+    ) -> tuple[dt.datetime, str, str, str]:
+        if isinstance(rec, dict):
+            record = {k: (v[:1024] if isinstance(v, str) else v) for k, v in rec.items()}
+        else:  # a JSON value that is not an object: like an unparsed line, never its text
+            record = {
+                "value_type": type(rec).__name__,
+                **_unparsed(json.dumps(rec, default=str).encode()),
+            }
+        clean = self.anonymizer.anonymize_record(
+            record, peer_ip, (*KNOWN_FIELDS, "value_type", "line_bytes", "line_sha256")
+        )
+        return (received, product, reason, json.dumps(clean, default=str, sort_keys=True))
 
-    def _quarantine_request(self, batch_id: str, product: str, received: dt.datetime,
-                            reason: str, size: int) -> None:
+    def _quarantine_request(
+        self, batch_id: str, product: str, received: dt.datetime, reason: str, size: int
+    ) -> None:
         """A refused request is recorded (never its body: it could not be anonymized)."""
         row = {"request_bytes": size}
         qt = pa.Table.from_pylist(
-            [{"received_at": received, "product": product, "reason": reason,
-              "record": json.dumps(row)}], schema=QUARANTINE_SCHEMA)
+            [
+                {
+                    "received_at": received,
+                    "product": product,
+                    "reason": reason,
+                    "record": json.dumps(row),
+                }
+            ],
+            schema=QUARANTINE_SCHEMA,
+        )
         self.log.append(f"{batch_id}#r", "quarantine", qt)
         self.metrics.add("quarantined")
+
+
+def _unparsed(line: bytes) -> dict[str, Any]:
+    """What quarantine keeps of a line that is not JSON: its size and hash, never its text
+    (an unparsed line cannot be anonymized field by field)."""
+    return {"line_bytes": len(line), "line_sha256": hashlib.sha256(line).hexdigest()}
 
 
 def _check_record(rec: Any, product: str, limit: int) -> str | None:

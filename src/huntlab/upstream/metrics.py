@@ -47,16 +47,21 @@ class Metrics:
                 ("bad_requests", "requests refused with a 4xx"),
             ):
                 metric = f"huntlab_upstream_{name}_total"
-                out += [f"# HELP {metric} {help_text}", f"# TYPE {metric} counter",
-                        f"{metric} {self.counters[name]}"]
+                out += [
+                    f"# HELP {metric} {help_text}",
+                    f"# TYPE {metric} counter",
+                    f"{metric} {self.counters[name]}",
+                ]
             metric = "huntlab_upstream_rejected_by_reason_total"
             out += [f"# HELP {metric} rejected events by reason", f"# TYPE {metric} counter"]
             for reason, n in sorted(self.reasons.items()):
                 label = reason.replace("\\", "\\\\").replace('"', '\\"')
                 out.append(f'{metric}{{reason="{label}"}} {n}')
             metric = "huntlab_upstream_request_seconds"
-            out += [f"# HELP {metric} time from request to acknowledgement",
-                    f"# TYPE {metric} histogram"]
+            out += [
+                f"# HELP {metric} time from request to acknowledgement",
+                f"# TYPE {metric} histogram",
+            ]
             cumulative = 0
             for bound, n in zip(BUCKETS, self.latency_buckets, strict=False):
                 cumulative += n

@@ -16,8 +16,20 @@ from typing import Any
 import pyarrow as pa
 
 # Fields a client sends; `domain`, `event_date` and the country are derived by the collector.
-SENT = ("event_id", "event_type", "ts", "client_id", "product_version", "os", "detection_name",
-        "family", "file_hash", "url", "hit_count", "crash_signature")
+SENT = (
+    "event_id",
+    "event_type",
+    "ts",
+    "client_id",
+    "product_version",
+    "os",
+    "detection_name",
+    "family",
+    "file_hash",
+    "url",
+    "hit_count",
+    "crash_signature",
+)
 
 
 @dataclass
@@ -74,8 +86,9 @@ def corrupt(records: list[dict[str, Any]], share: float, rng: random.Random) -> 
     return [rng.choice(spoilers)(r) if rng.random() < share else r for r in records]
 
 
-def batches(n_events: int, batch_size: int, *, seed: int, bad_share: float,
-            url_dir: Any = None) -> Iterator[list[Any]]:
+def batches(
+    n_events: int, batch_size: int, *, seed: int, bad_share: float, url_dir: Any = None
+) -> Iterator[list[Any]]:
     """Batches of raw client records from the sample generator."""
     from huntlab.sample import generate_events
 
@@ -94,17 +107,31 @@ def encode(records: list[Any], product: str) -> dict[str, bytes]:
     return {p: gzip.compress(b"\n".join(lines), 1) for p, lines in by_product.items()}
 
 
-def send(client: Any, url: str, key: str, body: bytes, batch_id: str, res: SimulationResult,
-         retries: int = 20) -> dict[str, Any] | None:
+def send(
+    client: Any,
+    url: str,
+    key: str,
+    body: bytes,
+    batch_id: str,
+    res: SimulationResult,
+    retries: int = 20,
+) -> dict[str, Any] | None:
     """POST one batch, resending it with the same id until it is acknowledged."""
     import httpx
 
     for attempt in range(retries):
         t0 = time.perf_counter()
         try:
-            r = client.post(url, content=body, headers={
-                "Authorization": f"Bearer {key}", "Content-Encoding": "gzip",
-                "X-Batch-Id": batch_id, "Content-Type": "application/x-ndjson"})
+            r = client.post(
+                url,
+                content=body,
+                headers={
+                    "Authorization": f"Bearer {key}",
+                    "Content-Encoding": "gzip",
+                    "X-Batch-Id": batch_id,
+                    "Content-Type": "application/x-ndjson",
+                },
+            )
         except httpx.TransportError:
             res.retries += 1
             time.sleep(min(0.1 * 2**attempt, 2.0))
@@ -118,10 +145,18 @@ def send(client: Any, url: str, key: str, body: bytes, batch_id: str, res: Simul
     return None
 
 
-def simulate(url: str, keys: dict[str, str], *, events: int, batch_size: int = 1000,
-             rate: float | None = None, bad_share: float = 0.02, seed: int = 11,
-             url_dir: Any = None, on_batch: Callable[[SimulationResult], None] | None = None
-             ) -> SimulationResult:
+def simulate(
+    url: str,
+    keys: dict[str, str],
+    *,
+    events: int,
+    batch_size: int = 1000,
+    rate: float | None = None,
+    bad_share: float = 0.02,
+    seed: int = 11,
+    url_dir: Any = None,
+    on_batch: Callable[[SimulationResult], None] | None = None,
+) -> SimulationResult:
     """Send `events` events in batches at up to `rate` events/s; every batch until acknowledged."""
     import httpx
 
@@ -130,8 +165,9 @@ def simulate(url: str, keys: dict[str, str], *, events: int, batch_size: int = 1
     default = next(iter(keys))
     t_start = time.perf_counter()
     with httpx.Client(timeout=30) as client:
-        for i, recs in enumerate(batches(events, batch_size, seed=seed, bad_share=bad_share,
-                                         url_dir=url_dir)):
+        for i, recs in enumerate(
+            batches(events, batch_size, seed=seed, bad_share=bad_share, url_dir=url_dir)
+        ):
             for product, body in encode(recs, default).items():
                 key = keys.get(product) or keys[default]
                 batch_id = f"sim-{seed}-{i}-{product}"
