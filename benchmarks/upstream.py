@@ -53,10 +53,9 @@ def start_collector(root: Path) -> tuple[subprocess.Popen, str]:
     Workspace.init(root)
     geo = write_demo_geo(root / "geo.csv")
     toml = (root / "huntlab.toml").read_text()
-    toml = toml.replace('free_av = "HUNTLAB_KEY_FREE_AV"', 'free_av = "HL_BENCH_KEY"')
     toml = toml.replace('# geo_table = "/etc/huntlab/ip-country.csv"', f'geo_table = "{geo}"')
     (root / "huntlab.toml").write_text(toml)
-    env = {**os.environ, "HL_BENCH_KEY": KEY, "HUNTLAB_PSEUDONYM_KEY": secrets.token_hex(32)}
+    env = {**os.environ, "HUNTLAB_KEY_FREE_AV": KEY, "HUNTLAB_PSEUDONYM_KEY": secrets.token_hex(32)}
     port = _port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "huntlab.cli", "upstream", "serve", "--port", str(port)],

@@ -197,6 +197,9 @@ port = 8470
 [upstream.client_keys_env]
 # product = "ENV_VAR_HOLDING_ITS_CLIENT_KEY"; keys never live in this file
 free_av = "HUNTLAB_KEY_FREE_AV"
+internet_security = "HUNTLAB_KEY_INTERNET_SECURITY"
+total_protection = "HUNTLAB_KEY_TOTAL_PROTECTION"
+premium_security = "HUNTLAB_KEY_PREMIUM_SECURITY"
 
 [upstream.anonymize]
 # the HMAC key for pseudonyms comes from this environment variable or key_file (outside the repo)

@@ -140,7 +140,11 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         "Top blocked domains",
         "Crash rate by product version",
         "map-reduce",
+        "client upstream",
+        "Published (k-anonymous",
     ):
         assert question in r.stdout
     r = hl("runs", cwd=tmp_path / "dws")
-    assert r.stdout.count("succeeded") == 6
+    assert r.stdout.count("succeeded") == 7
+    r = hl("upstream", "status", cwd=tmp_path / "dws")
+    assert r.returncode == 0 and "0 rows pending" in r.stdout, r.stdout + r.stderr

@@ -84,11 +84,9 @@ def configure(root: Path) -> dict[str, str]:
 
     Workspace.init(root)
     geo = write_demo_geo(root / "geo.csv")
-    env_names = {p: f"HL_TEST_KEY_{p.upper()}" for p in KEYS}
+    env_names = {p: f"HUNTLAB_KEY_{p.upper()}" for p in KEYS}  # the names `init` writes
     toml = (root / "huntlab.toml").read_text()
-    toml = toml.replace(
-        'free_av = "HUNTLAB_KEY_FREE_AV"', "\n".join(f'{p} = "{v}"' for p, v in env_names.items())
-    )
+    assert all(f'"{v}"' in toml for v in env_names.values())
     toml = toml.replace('# geo_table = "/etc/huntlab/ip-country.csv"', f'geo_table = "{geo}"')
     toml = toml.replace("# dataset_prefix", "segment_mb = 1\n# dataset_prefix")
     (root / "huntlab.toml").write_text(toml)

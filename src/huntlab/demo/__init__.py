@@ -93,7 +93,59 @@ def run_demo(directory: Path, events: int, console: Any) -> None:
                 title=f"{question}  [dim]({name}, {res.seconds:.2f}s, -> {res.output})[/]",
             )
         )
+    run_upstream_demo(ws, max(10_000, events // 10), console)
     console.print(
         "[green]demo finished[/]: try `huntlab -w "
         f"{directory} runs`, `huntlab -w {directory} shell`"
+    )
+
+
+def run_upstream_demo(ws: Workspace, events: int, console: Any) -> None:
+    """Clients -> collector (validate, anonymize, fsync) -> log -> compaction -> a public job."""
+    import os
+    import secrets
+
+    from huntlab.cli.render import arrow_table
+    from huntlab.jobs.runner import run_job
+    from huntlab.upstream.app import running_collector
+    from huntlab.upstream.compact import compact
+    from huntlab.upstream.demo_geo import write_demo_geo
+    from huntlab.upstream.log import SegmentLog
+    from huntlab.upstream.simulate import simulate
+
+    cfg = ws.config.upstream
+    # Demo-only secrets, for this process: real deployments keep them outside the workspace.
+    os.environ.setdefault(cfg.anonymize.key_env or "HUNTLAB_PSEUDONYM_KEY", secrets.token_hex(32))
+    keys = {p: secrets.token_hex(16) for p in cfg.client_keys_env}
+    if not cfg.anonymize.geo_table:
+        cfg.anonymize.geo_table = str(write_demo_geo(ws.meta_dir / "demo-geo.csv"))
+    with console.status(f"clients sending {events:,} events to a local collector"):
+        with running_collector(ws, {k.encode(): p for p, k in keys.items()}) as url:
+            sim = simulate(
+                url,
+                keys,
+                events=events,
+                clients=2,
+                bad_share=0.02,
+                seed=21,
+                url_dir=shared_urls_dir(),
+            )
+    console.print(f"[bold]client upstream[/]: {sim.summary()}")
+    with SegmentLog(ws.root / cfg.log_dir) as log:
+        res = compact(ws, log, prefix=cfg.dataset_prefix)
+    console.print(
+        f"compacted {res.events:,} anonymized events into "
+        f"{len(res.per_dataset) - 1} upstream_* datasets, {res.quarantined:,} "
+        "quarantined with their reasons (dataset upstream_quarantine)"
+    )
+    pub = run_job(ws, "published_family_by_country")
+    console.print(
+        arrow_table(
+            pub.table,
+            8,
+            title=(
+                f"Published (k-anonymous, k={ws.config.publish.k_anonymity}): detections per "
+                f"family and country  [dim]({pub.suppressed_groups:,} small groups suppressed)[/]"
+            ),
+        )
     )

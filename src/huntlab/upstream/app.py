@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from huntlab.errors import HuntlabError
@@ -85,6 +87,46 @@ def create_app(collector: Collector) -> Starlette:
             Route("/metrics", metrics, methods=["GET"]),
         ]
     )
+
+
+@contextmanager
+def running_collector(ws: Workspace, keys: dict[bytes, str] | None = None) -> Iterator[str]:
+    """A collector on a free loopback port in this process (for the demo); yields its URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    collector = Collector(ws, keys)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(collector),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise HuntlabError(
+                    f"the collector did not start on 127.0.0.1:{port}",
+                    "Run with --debug to see why",
+                )
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        collector.close()
 
 
 def serve(ws: Workspace, host: str | None = None, port: int | None = None) -> None:

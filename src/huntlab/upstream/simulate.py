@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import json
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -42,8 +43,39 @@ class SimulationResult:
     rejected: int = 0
     duplicates: int = 0
     retries: int = 0
+    unacknowledged: int = 0  # batches given up after every retry
     latencies: list[float] = field(default_factory=list)
     acked_batch_ids: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def summary(self) -> str:
+        """One line for the CLI and the demo."""
+        lat = sorted(self.latencies) or [0.0]
+        p50, p99 = lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+        lost = (
+            f", [red]{self.unacknowledged} batches unacknowledged[/]" if self.unacknowledged else ""
+        )
+        return (
+            f"sent {self.events:,} events in {self.batches:,} batches: {self.accepted:,} "
+            f"accepted, {self.rejected:,} rejected, {self.duplicates} duplicate batches, "
+            f"{self.retries} retries{lost}; ack p50 {p50 * 1000:.0f} ms, "
+            f"p99 {p99 * 1000:.0f} ms"
+        )
+
+
+def product_keys(env_names: dict[str, str]) -> dict[str, str]:
+    """Product -> client key, from the environment variables named in the configuration."""
+    import os
+
+    from huntlab.errors import ConfigError
+
+    keys = {p: os.environ[v] for p, v in env_names.items() if os.environ.get(v)}
+    if not keys:
+        raise ConfigError(
+            "no client key is set for any product",
+            "Export the variables named in [upstream.client_keys_env]",
+        )
+    return keys
 
 
 def raw_client_id(pseudo: str) -> str:
@@ -98,11 +130,18 @@ def batches(
             yield corrupt(to_records(rb.slice(start, batch_size)), bad_share, rng)
 
 
-def encode(records: list[Any], product: str) -> dict[str, bytes]:
-    """Group a batch by product (each product has its own key) as gzipped JSON lines."""
+def encode(records: list[Any], keys: dict[str, str]) -> dict[str, bytes]:
+    """Group a batch by product (each product has its own key) as gzipped JSON lines.
+
+    Events of a product without a key are sent as the first product that has one."""
+    default = next(iter(keys))
     by_product: dict[str, list[bytes]] = {}
     for r in records:
-        p = r.get("product", product) if isinstance(r, dict) else product
+        p = r.get("product", default) if isinstance(r, dict) else default
+        if p not in keys:
+            p = default
+            if isinstance(r, dict):
+                r["product"] = p
         by_product.setdefault(p, []).append(json.dumps(r).encode())
     return {p: gzip.compress(b"\n".join(lines), 1) for p, lines in by_product.items()}
 
@@ -133,11 +172,13 @@ def send(
                 },
             )
         except httpx.TransportError:
-            res.retries += 1
+            with res.lock:
+                res.retries += 1
             time.sleep(min(0.1 * 2**attempt, 2.0))
             continue
         if r.status_code >= 500:
-            res.retries += 1
+            with res.lock:
+                res.retries += 1
             time.sleep(min(0.1 * 2**attempt, 2.0))
             continue
         res.latencies.append(time.perf_counter() - t0)
@@ -155,35 +196,51 @@ def simulate(
     bad_share: float = 0.02,
     seed: int = 11,
     url_dir: Any = None,
+    clients: int = 1,
     on_batch: Callable[[SimulationResult], None] | None = None,
 ) -> SimulationResult:
-    """Send `events` events in batches at up to `rate` events/s; every batch until acknowledged."""
+    """Send `events` events from `clients` concurrent connections at up to `rate` events/s in all;
+    every batch is resent (same id) until it is acknowledged."""
     import httpx
 
     res = SimulationResult()
     endpoint = url.rstrip("/") + "/v1/upstream"
-    default = next(iter(keys))
+    lock = res.lock
+    source = enumerate(batches(events, batch_size, seed=seed, bad_share=bad_share, url_dir=url_dir))
     t_start = time.perf_counter()
-    with httpx.Client(timeout=30) as client:
-        for i, recs in enumerate(
-            batches(events, batch_size, seed=seed, bad_share=bad_share, url_dir=url_dir)
-        ):
-            for product, body in encode(recs, default).items():
-                key = keys.get(product) or keys[default]
-                batch_id = f"sim-{seed}-{i}-{product}"
-                ack = send(client, endpoint, key, body, batch_id, res)
-                if ack is None or "accepted" not in ack:
-                    continue
-                res.accepted += ack["accepted"]
-                res.rejected += ack["rejected"]
-                res.duplicates += int(ack["duplicate"])
-                res.acked_batch_ids.append(batch_id)
-            res.batches += 1
-            res.events += len(recs)
-            if on_batch:
-                on_batch(res)
-            if rate:
-                ahead = res.events / rate - (time.perf_counter() - t_start)
+
+    def client() -> None:
+        with httpx.Client(timeout=30) as http:
+            while True:
+                with lock:  # the generator is not thread-safe
+                    item = next(source, None)
+                if item is None:
+                    return
+                i, recs = item
+                for product, body in encode(recs, keys).items():
+                    batch_id = f"sim-{seed}-{i}-{product}"
+                    ack = send(http, endpoint, keys[product], body, batch_id, res)
+                    if ack is None or "accepted" not in ack:
+                        with lock:
+                            res.unacknowledged += 1
+                        continue
+                    with lock:
+                        res.accepted += ack["accepted"]
+                        res.rejected += ack["rejected"]
+                        res.duplicates += int(ack["duplicate"])
+                        res.acked_batch_ids.append(batch_id)
+                with lock:
+                    res.batches += 1
+                    res.events += len(recs)
+                    if on_batch:
+                        on_batch(res)
+                    ahead = res.events / rate - (time.perf_counter() - t_start) if rate else 0
                 if ahead > 0:
                     time.sleep(ahead)
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(max(1, clients))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     return res
