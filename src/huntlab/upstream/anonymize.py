@@ -8,7 +8,9 @@
   JWTs and long opaque path tokens;
 - free text (crash signatures, paths) loses e-mail addresses, user names in home folders and IP
   addresses.
-URL and text masking are vectorised Arrow regular expressions (RE2), so they cost little per event.
+Masks run once per distinct value of a column (Arrow dictionary encoding), pseudonyms once per
+distinct (client, period) and countries once per distinct address, so a batch costs little more
+than its number of distinct values.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from __future__ import annotations
 import bisect
 import csv
 import datetime as dt
-import hashlib
+import functools
 import hmac
-import ipaddress
 import os
+import re
+import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +35,14 @@ from huntlab.errors import ConfigError
 MASK = "REDACTED"
 UNKNOWN_COUNTRY = "ZZ"
 PSEUDONYM_HEX = 32
+CACHE_ENTRIES = 200_000  # per cache; cleared when full (a cache miss only costs time)
 
-_EMAIL = r"[A-Za-z0-9._%+\-]+(?:@|%40|%2540)[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"
+# The look-behind makes a match start only where a local part starts: linear, not quadratic, on
+# long runs of address characters (these are Python `re` patterns, which backtrack).
+_EMAIL = (
+    r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]+(?:@|%40|%2540)"
+    r"[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"
+)
 _SENSITIVE_PARAMS = (
     "email|e-mail|mail|emailaddress|user|username|user_name|userid|user_id|uid|login|account|"
     "name|fullname|first_name|last_name|phone|mobile|tel|ssn|token|access_token|id_token|"
@@ -108,20 +118,20 @@ class Pseudonymizer:
         self._master = key
         self.rotation = "none" if link_across_periods else rotation
         self._period_keys: dict[str, bytes] = {}
+        # (client, period) -> pseudonym across batches: clients report again and again.
+        self._cache: dict[tuple[str, str], str] = {}
 
     def period_key(self, period: str) -> bytes:
         key = self._period_keys.get(period)
         if key is None:
-            key = hmac.new(
-                self._master, b"huntlab-pseudonym:" + period.encode(), hashlib.sha256
-            ).digest()
+            key = hmac.digest(self._master, b"huntlab-pseudonym:" + period.encode(), "sha256")
             self._period_keys[period] = key
         return key
 
     def pseudonym(self, client_id: str, when: dt.datetime | None = None) -> str:
         when = when or dt.datetime.now(dt.UTC)
         key = self.period_key(period_of(when, self.rotation))
-        return hmac.new(key, client_id.encode(), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX]
+        return hmac.digest(key, client_id.encode(), "sha256").hex()[:PSEUDONYM_HEX]
 
     def periods(self, ts: pa.ChunkedArray | None, n: int) -> list[str]:
         """The period label of every event time (vectorised; a missing time counts as now)."""
@@ -134,8 +144,14 @@ class Pseudonymizer:
 
     def column(self, clients: pa.ChunkedArray, ts: pa.ChunkedArray | None) -> pa.Array:
         """Pseudonyms of a column, computed once per distinct (client, period)."""
+        digest = hmac.digest
+        if ts is None or self.rotation == "none":
+            key = self.period_key(self.periods(None, 1)[0])
+            return _map_unique(clients, lambda c: digest(key, c.encode(), "sha256").hex()[:32])
         ids = clients.to_pylist()
-        cache: dict[tuple[str, str], str] = {}
+        if len(self._cache) > CACHE_ENTRIES:
+            self._cache.clear()
+        cache = self._cache
         out: list[str | None] = []
         for cid, period in zip(ids, self.periods(ts, len(ids))):
             if cid is None:
@@ -143,9 +159,7 @@ class Pseudonymizer:
                 continue
             p = cache.get((cid, period))
             if p is None:
-                p = hmac.new(self.period_key(period), cid.encode(), hashlib.sha256).hexdigest()[
-                    :PSEUDONYM_HEX
-                ]
+                p = digest(self.period_key(period), cid.encode(), "sha256").hex()[:PSEUDONYM_HEX]
                 cache[(cid, period)] = p
             out.append(p)
         return pa.array(out, pa.string())
@@ -157,6 +171,7 @@ class GeoTable:
     def __init__(self, ranges: list[tuple[int, int, str]]) -> None:
         self._ranges = sorted(ranges)
         self._starts = [r[0] for r in self._ranges]
+        self._cache: dict[str, str] = {}
 
     @classmethod
     def empty(cls) -> GeoTable:
@@ -188,6 +203,14 @@ class GeoTable:
     def country(self, ip: str | None) -> str:
         if not ip:
             return UNKNOWN_COUNTRY
+        hit = self._cache.get(ip)
+        if hit is None:
+            if len(self._cache) > 200_000:
+                self._cache.clear()
+            hit = self._cache[ip] = self._lookup(ip)
+        return hit
+
+    def _lookup(self, ip: str) -> str:
         try:
             key = _ip_key(ip.strip())
         except ValueError:
@@ -200,26 +223,41 @@ class GeoTable:
 
 def _ip_key(text: str) -> int:
     """IPv4 addresses map into ::ffff:0:0/96 so both families share one ordering."""
-    addr = ipaddress.ip_address(text)
-    if isinstance(addr, ipaddress.IPv4Address):
-        return (0xFFFF << 32) | int(addr)
-    if addr.ipv4_mapped is not None:
-        return (0xFFFF << 32) | int(addr.ipv4_mapped)
-    return int(addr)
+    try:
+        return (0xFFFF << 32) | int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
+    except OSError:
+        pass
+    try:
+        return int.from_bytes(socket.inet_pton(socket.AF_INET6, text.split("%")[0]), "big")
+    except OSError as exc:
+        raise ValueError(f"not an IP address: {text!r}") from exc
 
 
-def _apply(col: pa.ChunkedArray | pa.Array, rules: tuple[tuple[str, str], ...]) -> Any:
-    for pattern, repl in rules:
-        col = pc.replace_substring_regex(col, pattern=pattern, replacement=repl)
-    return col
+def _compile(rules: tuple[tuple[str, str], ...]) -> Callable[[str], str]:
+    compiled = [(re.compile(p), r) for p, r in rules]
+
+    @functools.lru_cache(maxsize=CACHE_ENTRIES)  # the same URLs and signatures recur
+    def mask(value: str) -> str:
+        for pattern, repl in compiled:
+            value = pattern.sub(repl, value)
+        return value
+
+    return mask
 
 
-def mask_url(url: str) -> str:
-    return _apply(pa.array([url], pa.string()), URL_RULES)[0].as_py()
+mask_url = _compile(URL_RULES)
+mask_text = _compile(TEXT_RULES)
 
 
-def mask_text(text: str) -> str:
-    return _apply(pa.array([text], pa.string()), TEXT_RULES)[0].as_py()
+def _map_unique(col: pa.ChunkedArray | pa.Array, fn: Callable[[str], str]) -> pa.Array:
+    """fn over each distinct non-null value of a string column, mapped back to every row."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if col.null_count == len(col):
+        return col
+    enc = pc.dictionary_encode(col)
+    values = [None if v is None else fn(v) for v in enc.dictionary.to_pylist()]
+    return pc.take(pa.array(values, pa.string()), enc.indices)
 
 
 class Anonymizer:
@@ -237,20 +275,21 @@ class Anonymizer:
             table = _replace(
                 table, "client_id", self.pseudonymizer.column(table.column("client_id"), ts)
             )
-        ips = table.column("ip").to_pylist() if "ip" in names else [None] * table.num_rows
-        peer_country = self.geo.country(peer_ip)
-        countries = pa.array(
-            [self.geo.country(ip) if ip else peer_country for ip in ips], pa.string()
-        )
-        table = _replace(table, "country", countries)
-        if "ip" in table.column_names:
+        peer_country = pa.scalar(self.geo.country(peer_ip), pa.string())
+        if "ip" in names:
+            countries = pc.fill_null(
+                _map_unique(table.column("ip"), self.geo.country), peer_country
+            )
             table = table.drop_columns(["ip"])
+        else:
+            countries = pa.array([peer_country.as_py()] * table.num_rows, pa.string())
+        table = _replace(table, "country", countries)
         for name in URL_FIELDS:
             if name in table.column_names:
-                table = _replace(table, name, _apply(table.column(name), URL_RULES))
+                table = _replace(table, name, _map_unique(table.column(name), mask_url))
         for name in TEXT_FIELDS:
             if name in table.column_names:
-                table = _replace(table, name, _apply(table.column(name), TEXT_RULES))
+                table = _replace(table, name, _map_unique(table.column(name), mask_text))
         return table
 
     def anonymize_record(

@@ -11,9 +11,10 @@ import time
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from huntlab.errors import ConfigError, InputError
 from huntlab.upstream.metrics import Metrics
@@ -36,6 +37,16 @@ STRING_FIELDS = (
     "crash_signature",
     "ip",
 )
+# Field order of the typed event (event_struct) and of rows built from plain records.
+_DEFAULTS = (
+    *((f, None) for f in STRING_FIELDS),
+    ("type", None),
+    ("ts", None),
+    ("hit_count", None),
+    ("schema_version", 1),
+)
+_EVENT_ID, _PRODUCT = STRING_FIELDS.index("event_id"), STRING_FIELDS.index("product")
+_TYPE, _TS = len(STRING_FIELDS), len(STRING_FIELDS) + 1
 # Fields a quarantined record keeps (anonymized); other keys are only counted.
 KNOWN_FIELDS = (*STRING_FIELDS, "ts", "hit_count", "schema_version", "type")
 QUARANTINE_SCHEMA = pa.schema(
@@ -115,14 +126,43 @@ def decode_body(body: bytes, gzipped: bool, max_bytes: int) -> bytes:
     return out
 
 
-def split_records(body: bytes) -> tuple[list[Any], list[tuple[bytes, str]]]:
-    """A JSON array or JSON lines -> (decoded records, [(raw line, reason)] for bad lines)."""
+def event_struct(max_chars: int) -> type:
+    """The typed shape of one event (msgspec): decoding checks types and sizes in C.
+
+    A record that does not fit is decoded again untyped, only to say why (`_check_record`)."""
+    import msgspec
+
+    text = Annotated[str, msgspec.Meta(max_length=max_chars)] | None
+    i64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+    i32 = Annotated[int, msgspec.Meta(ge=-(2**31), le=2**31 - 1)]
+    fields: list[tuple[str, Any, Any]] = [(f, text, None) for f in STRING_FIELDS]
+    fields += [
+        ("type", text, None),
+        ("ts", str | int | float | None, None),
+        ("hit_count", i64 | None, None),
+        ("schema_version", i32, 1),
+    ]
+    return msgspec.defstruct("UpstreamEvent", fields, omit_defaults=True)
+
+
+def split_records(
+    body: bytes, event_type: type | None = None
+) -> tuple[list[Any], list[tuple[bytes, str]]]:
+    """A JSON array or JSON lines -> (records, [(raw line, reason)] for lines that are not JSON).
+
+    With `event_type`, a record that fits it is returned as that struct, any other as plain
+    JSON (a dict, or whatever value the line holds) for the caller to explain."""
     import msgspec
 
     stripped = body.lstrip()
     if not stripped:
         raise BadRequest("the batch is empty", "Send JSON lines or a JSON array of events")
     if stripped[:1] == b"[":
+        if event_type is not None:
+            try:
+                return msgspec.json.decode(stripped, type=list[event_type]), []
+            except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+                pass  # decoded again untyped below, to tell which record is wrong and why
         try:
             records = msgspec.json.decode(stripped)
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
@@ -131,14 +171,21 @@ def split_records(body: bytes) -> tuple[list[Any], list[tuple[bytes, str]]]:
                 "Send a valid JSON array, or JSON lines so one bad event does not spoil the batch",
             ) from exc
         return records, []
-    decoder = msgspec.json.Decoder()
+    typed = msgspec.json.Decoder(event_type) if event_type is not None else None
+    plain = msgspec.json.Decoder()
     good: list[Any] = []
-    bad: list[tuple[str, str]] = []
+    bad: list[tuple[bytes, str]] = []
     for line in stripped.split(b"\n"):
         if not line.strip():
             continue
+        if typed is not None:
+            try:
+                good.append(typed.decode(line))
+                continue
+            except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+                pass
         try:
-            good.append(decoder.decode(line))
+            good.append(plain.decode(line))
         except (msgspec.DecodeError, UnicodeDecodeError):
             try:
                 line.decode("utf-8")
@@ -187,6 +234,7 @@ class Collector:
             ws.root / cfg.log_dir, segment_bytes=cfg.segment_mb << 20, writable=True
         )
         self.metrics = Metrics()
+        self.event_type = event_struct(cfg.max_field_chars)
 
     def close(self) -> None:
         self.log.close()
@@ -219,7 +267,7 @@ class Collector:
         try:
             raw = decode_body(body, gzipped, self.cfg.max_body_bytes * 8)
             batch_id = batch_id or hashlib.sha256(raw).hexdigest()[:32]
-            records, bad_lines = split_records(raw)
+            records, bad_lines = split_records(raw, self.event_type)
             if len(records) + len(bad_lines) > self.cfg.max_events:
                 raise BadRequest(
                     f"the batch has over {self.cfg.max_events:,} events",
@@ -242,6 +290,7 @@ class Collector:
         quarantine = [
             self._bad_record(rec, reason, peer_ip, product, received) for rec, reason in bad
         ]
+        frames: list[tuple[str, str, pa.Table]] = []
         if table is not None and table.num_rows:
             from huntlab.events import validate_batch
 
@@ -255,8 +304,7 @@ class Collector:
                     )
                 ]
             if valid.num_rows:
-                res = self.log.append(batch_id, "events", valid)
-                ack.duplicate = res.duplicate
+                frames.append((batch_id, "events", valid))
             ack.accepted = valid.num_rows
         if quarantine:
             ack.rejected = len(quarantine)
@@ -264,8 +312,9 @@ class Collector:
             qt = pa.Table.from_arrays(
                 [pa.array(c) for c in zip(*quarantine, strict=True)], schema=QUARANTINE_SCHEMA
             )
-            res = self.log.append(f"{batch_id}#q", "quarantine", qt)
-            ack.duplicate = ack.duplicate or res.duplicate
+            frames.append((f"{batch_id}#q", "quarantine", qt))
+        if frames:  # both frames become durable with one fsync
+            ack.duplicate = any(r.duplicate for r in self.log.append_many(frames))
         self._count(ack)
         self.metrics.observe(time.perf_counter() - started)
         return ack
@@ -283,39 +332,45 @@ class Collector:
     def _table(
         self, records: list[Any], product: str, batch_id: str, peer_ip: str | None
     ) -> tuple[pa.Table | None, list[tuple[Any, str]]]:
-        """Records that are well-formed objects -> one Arrow table; the rest with a reason."""
-        cols: dict[str, list[Any]] = {f: [] for f in STRING_FIELDS}
-        ts_col: list[dt.datetime | None] = []
-        hits: list[int | None] = []
-        versions: list[int] = []
+        """Decoded records -> one Arrow table of the well-formed ones; the rest with a reason."""
+        import msgspec
+
+        rows: list[tuple[Any, ...]] = []
         bad: list[tuple[Any, str]] = []
         limit = self.cfg.max_field_chars
         for i, rec in enumerate(records):
-            reason = _check_record(rec, product, limit)
+            if isinstance(rec, self.event_type):
+                row = msgspec.structs.astuple(rec)
+                reason = "product_mismatch" if row[_PRODUCT] not in (None, product) else None
+            else:
+                reason = _check_record(rec, product, limit)
+                row = tuple(rec.get(f, d) for f, d in _DEFAULTS) if reason is None else ()
             if reason is None:
                 try:
-                    ts = _parse_ts(rec.get("ts"))
+                    row = (*row[:_TS], _parse_ts(row[_TS]), *row[_TS + 1 :])
                 except (ValueError, OverflowError, OSError):
                     reason = "bad_type:ts"
             if reason is not None:
-                bad.append((rec, reason))
+                bad.append(
+                    (
+                        msgspec.structs.asdict(rec) if isinstance(rec, self.event_type) else rec,
+                        reason,
+                    )
+                )
                 continue
-            for f in STRING_FIELDS:
-                cols[f].append(rec.get(f))
-            if cols["event_id"][-1] is None:  # resends get the same id, so no duplicates
-                cols["event_id"][-1] = hashlib.sha256(f"{batch_id}:{i}".encode()).hexdigest()[:32]
-            if cols["event_type"][-1] is None:
-                cols["event_type"][-1] = rec.get("type")
-            cols["product"][-1] = product
-            ts_col.append(ts)
-            hits.append(rec.get("hit_count"))
-            versions.append(rec.get("schema_version", 1))
-        if not ts_col:
+            if row[_EVENT_ID] is None:  # resends get the same id, so no duplicates
+                row = (hashlib.sha256(f"{batch_id}:{i}".encode()).hexdigest()[:32], *row[1:])
+            rows.append(row)
+        if not rows:
             return None, bad
-        arrays = {f: pa.array(v, pa.string()) for f, v in cols.items()}
-        arrays["ts"] = pa.array(ts_col, pa.timestamp("us", tz="UTC"))
-        arrays["hit_count"] = pa.array(hits, pa.int64())
-        arrays["schema_version"] = pa.array(versions, pa.int32())
+        cols = list(zip(*rows))
+        arrays = {f: pa.array(cols[j], pa.string()) for j, f in enumerate(STRING_FIELDS)}
+        types = pa.array(cols[_TYPE], pa.string())
+        arrays["event_type"] = pc.coalesce(arrays["event_type"], types)
+        arrays["product"] = pa.array([product] * len(rows), pa.string())
+        arrays["ts"] = pa.array(cols[_TS], pa.timestamp("us", tz="UTC"))
+        arrays["hit_count"] = pa.array(cols[_TS + 1], pa.int64())
+        arrays["schema_version"] = pa.array(cols[_TS + 2], pa.int32())
         return pa.table(arrays), bad
 
     def _bad_record(

@@ -85,7 +85,7 @@ def _segment_number(path: Path) -> int:
 
 def _encode(batch_id: str, kind: str, table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
-    opts = pa.ipc.IpcWriteOptions(compression="zstd")
+    opts = pa.ipc.IpcWriteOptions(compression="lz4")
     with pa.ipc.new_stream(sink, table.schema, options=opts) as writer:
         writer.write_table(table)
     payload = sink.getvalue().to_pybytes()
@@ -173,29 +173,39 @@ class SegmentLog:
     # -- writing ---------------------------------------------------------------------------
     def append(self, batch_id: str, kind: str, table: pa.Table) -> AppendResult:
         """Write one frame and return once it is on disk; a known batch id is not written again."""
-        frame = _encode(batch_id, kind, table)
+        return self.append_many([(batch_id, kind, table)])[0]
+
+    def append_many(self, frames: list[tuple[str, str, pa.Table]]) -> list[AppendResult]:
+        """Write several frames and return once all are on disk (one fsync for them all)."""
+        encoded = [(bid, _encode(bid, kind, t)) for bid, kind, t in frames]
+        results: list[AppendResult] = []
         with self._lock:
-            known = self._batches.get(batch_id)
-            if known is None:
-                self._open_for_append()
-                if self._written.offset and self._written.offset + len(frame) > self.segment_bytes:
-                    self._roll()
-                assert self._fd is not None
-                try:
-                    written = os.write(self._fd, frame)
-                    if written != len(frame):
-                        raise OSError(f"short write ({written} of {len(frame)} bytes)")
-                except OSError as exc:
-                    self._recover_tail()
-                    raise LogWriteError(
-                        f"cannot append to the upstream log {self.dir}: {exc}",
-                        "Free disk space or fix permissions; the client retries",
-                    ) from exc
-                end = Position(self._active, self._written.offset + len(frame))
-                self._written = end
-                self._batches[batch_id] = end
-        self._sync(known or end)
-        return AppendResult(duplicate=known is not None, end=known or end)
+            for batch_id, frame in encoded:
+                known = self._batches.get(batch_id)
+                results.append(AppendResult(True, known) if known else self._write(batch_id, frame))
+        self._sync(max(r.end for r in results))
+        return results
+
+    def _write(self, batch_id: str, frame: bytes) -> AppendResult:
+        """One frame at the end of the active segment (the caller holds the lock)."""
+        self._open_for_append()
+        if self._written.offset and self._written.offset + len(frame) > self.segment_bytes:
+            self._roll()
+        assert self._fd is not None
+        try:
+            written = os.write(self._fd, frame)
+            if written != len(frame):
+                raise OSError(f"short write ({written} of {len(frame)} bytes)")
+        except OSError as exc:
+            self._recover_tail()
+            raise LogWriteError(
+                f"cannot append to the upstream log {self.dir}: {exc}",
+                "Free disk space or fix permissions; the client retries",
+            ) from exc
+        end = Position(self._active, self._written.offset + len(frame))
+        self._written = end
+        self._batches[batch_id] = end
+        return AppendResult(duplicate=False, end=end)
 
     def _sync(self, upto: Position) -> None:
         """Group commit: one fsync makes every frame written before it durable."""
