@@ -164,6 +164,7 @@ def main() -> None:
         ):
             proc, url = starter()
             try:
+                load(url, payloads[:20], args.clients, args.seconds, args.batch_size)  # warm-up
                 results[name] = load(url, payloads, args.clients, args.seconds, args.batch_size)
             finally:
                 proc.terminate()

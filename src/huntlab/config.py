@@ -60,6 +60,9 @@ class UpstreamConfig(_Strict):
     max_body_bytes: int = 16 * 1024 * 1024
     max_events: int = 100_000
     max_field_chars: int = 4096
+    workers: int = Field(
+        default=2, ge=0, description="processes preparing batches (0: in the collector itself)"
+    )
     log_dir: str = ".huntlab/upstream/log"
     segment_mb: int = 64
     dataset_prefix: str = "upstream_"

@@ -86,7 +86,7 @@ def in_process(tmp_path_factory: pytest.TempPathFactory):
     env = configure(root)
     mp = pytest.MonkeyPatch()
     mp.setenv("HUNTLAB_PSEUDONYM_KEY", env["HUNTLAB_PSEUDONYM_KEY"])
-    collector = Collector(Workspace(root), {k.encode(): p for p, k in KEYS.items()})
+    collector = Collector(Workspace(root), {k.encode(): p for p, k in KEYS.items()}, workers=0)
     yield collector
     collector.close()
     mp.undo()

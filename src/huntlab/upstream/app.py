@@ -101,7 +101,7 @@ def running_collector(ws: Workspace, keys: dict[bytes, str] | None = None) -> It
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    collector = Collector(ws, keys)
+    collector = Collector(ws, keys, workers=0)
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(collector),
@@ -134,6 +134,7 @@ def serve(ws: Workspace, host: str | None = None, port: int | None = None) -> No
     import uvicorn
 
     collector = Collector(ws)
+    collector.start()
     cfg = ws.config.upstream
     try:
         uvicorn.run(

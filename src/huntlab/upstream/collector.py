@@ -1,71 +1,39 @@
-"""The upstream collector: authenticate, decode, anonymize, validate, write durably, acknowledge."""
+"""The upstream collector: authenticate, prepare (in worker processes), write durably, acknowledge.
+
+Preparing a batch (decode, check, anonymize, validate, encode) is CPU work in Python, so with
+`[upstream] workers = N` it runs in N worker processes; one writer in the collector's process
+appends the prepared frames to the log and fsyncs, so de-duplication and ordering stay simple.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
-import json
 import os
 import time
-import zlib
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from huntlab.errors import ConfigError, InputError
+from huntlab.errors import ConfigError
+from huntlab.upstream.batch import (
+    KNOWN_FIELDS,
+    MAX_REASONS,
+    STRING_FIELDS,
+    BadRequest,
+    BatchPreparer,
+    Prepared,
+    refusal_frame,
+)
 from huntlab.upstream.metrics import Metrics
 
 if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
+    from huntlab.config import UpstreamConfig
     from huntlab.workspace import Workspace
 
-# What a client may send for one event; anything else in a record is ignored, never stored.
-STRING_FIELDS = (
-    "event_id",
-    "event_type",
-    "client_id",
-    "product",
-    "product_version",
-    "os",
-    "detection_name",
-    "family",
-    "file_hash",
-    "url",
-    "crash_signature",
-    "ip",
-)
-# Field order of the typed event (event_struct) and of rows built from plain records.
-_DEFAULTS = (
-    *((f, None) for f in STRING_FIELDS),
-    ("type", None),
-    ("ts", None),
-    ("hit_count", None),
-    ("schema_version", 1),
-)
-_EVENT_ID, _PRODUCT = STRING_FIELDS.index("event_id"), STRING_FIELDS.index("product")
-_TYPE, _TS = len(STRING_FIELDS), len(STRING_FIELDS) + 1
-# Fields a quarantined record keeps (anonymized); other keys are only counted.
-KNOWN_FIELDS = (*STRING_FIELDS, "ts", "hit_count", "schema_version", "type")
-QUARANTINE_SCHEMA = pa.schema(
-    [
-        ("received_at", pa.timestamp("us", tz="UTC")),
-        ("product", pa.string()),
-        ("reason", pa.string()),
-        ("record", pa.string()),
-    ]
-)
-MAX_REASONS = 5
-
-
-class BadRequest(InputError):
-    """The request is not a batch at all: answered with a 4xx and this message."""
-
-    def __init__(self, message: str, hint: str, status: int = 400) -> None:
-        super().__init__(message, hint)
-        self.status = status
+__all__ = ["KNOWN_FIELDS", "STRING_FIELDS", "Ack", "BadRequest", "Collector", "client_keys"]
 
 
 @dataclass
@@ -106,137 +74,84 @@ def client_keys(env_names: dict[str, str]) -> dict[bytes, str]:
     return keys
 
 
-def decode_body(body: bytes, gzipped: bool, max_bytes: int) -> bytes:
-    """Gunzip when asked (or when the body starts with the gzip magic), bounded against bombs."""
-    if not (gzipped or body[:2] == b"\x1f\x8b"):
-        return body
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(body, max_bytes + 1)
-        if len(out) > max_bytes or inflater.unconsumed_tail:
-            raise BadRequest(
-                f"the decompressed body is over {max_bytes:,} bytes",
-                "Send smaller batches",
-                status=413,
-            )
-        if not inflater.eof:
-            raise BadRequest("the gzip body is truncated", "Resend the whole batch")
-    except zlib.error as exc:
-        raise BadRequest(f"the body is not valid gzip: {exc}", "Resend the batch") from exc
-    return out
+def _preparer(cfg: UpstreamConfig, key: bytes) -> BatchPreparer:
+    from huntlab.upstream.anonymize import Anonymizer, GeoTable, Pseudonymizer
+
+    an = cfg.anonymize
+    geo = GeoTable.from_csv(an.geo_table) if an.geo_table else GeoTable.empty()
+    pseudo = Pseudonymizer(key, an.rotation, link_across_periods=an.link_across_periods)
+    return BatchPreparer(cfg, Anonymizer(pseudo, geo))
 
 
-def event_struct(max_chars: int) -> type:
-    """The typed shape of one event (msgspec): decoding checks types and sizes in C.
-
-    A record that does not fit is decoded again untyped, only to say why (`_check_record`)."""
-    import msgspec
-
-    text = Annotated[str, msgspec.Meta(max_length=max_chars)] | None
-    i64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
-    i32 = Annotated[int, msgspec.Meta(ge=-(2**31), le=2**31 - 1)]
-    fields: list[tuple[str, Any, Any]] = [(f, text, None) for f in STRING_FIELDS]
-    fields += [
-        ("type", text, None),
-        ("ts", str | int | float | None, None),
-        ("hit_count", i64 | None, None),
-        ("schema_version", i32, 1),
-    ]
-    return msgspec.defstruct("UpstreamEvent", fields, omit_defaults=True)
+_WORKER: BatchPreparer | None = None
 
 
-def split_records(
-    body: bytes, event_type: type | None = None
-) -> tuple[list[Any], list[tuple[bytes, str]]]:
-    """A JSON array or JSON lines -> (records, [(raw line, reason)] for lines that are not JSON).
+def _init_worker(cfg_json: str, key: bytes) -> None:
+    """Runs once in each worker process: its own preparer (and caches)."""
+    from huntlab.config import UpstreamConfig
 
-    With `event_type`, a record that fits it is returned as that struct, any other as plain
-    JSON (a dict, or whatever value the line holds) for the caller to explain."""
-    import msgspec
-
-    stripped = body.lstrip()
-    if not stripped:
-        raise BadRequest("the batch is empty", "Send JSON lines or a JSON array of events")
-    if stripped[:1] == b"[":
-        if event_type is not None:
-            try:
-                return msgspec.json.decode(stripped, type=list[event_type]), []
-            except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
-                pass  # decoded again untyped below, to tell which record is wrong and why
-        try:
-            records = msgspec.json.decode(stripped)
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-            raise BadRequest(
-                f"the body is not a valid JSON array: {exc}",
-                "Send a valid JSON array, or JSON lines so one bad event does not spoil the batch",
-            ) from exc
-        return records, []
-    typed = msgspec.json.Decoder(event_type) if event_type is not None else None
-    plain = msgspec.json.Decoder()
-    good: list[Any] = []
-    bad: list[tuple[bytes, str]] = []
-    for line in stripped.split(b"\n"):
-        if not line.strip():
-            continue
-        if typed is not None:
-            try:
-                good.append(typed.decode(line))
-                continue
-            except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
-                pass
-        try:
-            good.append(plain.decode(line))
-        except (msgspec.DecodeError, UnicodeDecodeError):
-            try:
-                line.decode("utf-8")
-                reason = "malformed_json"
-            except UnicodeDecodeError:
-                reason = "invalid_utf8"
-            bad.append((line, reason))
-    if not good and bad and not any(t.lstrip().startswith(b"{") for t, _ in bad):
-        raise BadRequest(
-            "the body is neither JSON lines nor a JSON array",
-            "Send one JSON object per line, or a JSON array of objects",
-        )
-    return good, bad
+    global _WORKER
+    _WORKER = _preparer(UpstreamConfig.model_validate_json(cfg_json), key)
 
 
-def _parse_ts(value: Any) -> dt.datetime | None:
-    if isinstance(value, bool):
-        raise ValueError("bool")
-    if isinstance(value, int | float):
-        return dt.datetime.fromtimestamp(value, dt.UTC)
-    if isinstance(value, str):
-        ts = dt.datetime.fromisoformat(value)
-        return ts.replace(tzinfo=dt.UTC) if ts.tzinfo is None else ts.astimezone(dt.UTC)
-    if value is None:
-        return None
-    raise ValueError(type(value).__name__)
+def _ready(_: int) -> bool:
+    return _WORKER is not None
+
+
+def _prepare_in_worker(body: bytes, kwargs: dict[str, Any]) -> Prepared:
+    assert _WORKER is not None
+    return _WORKER.prepare(body, **kwargs)
 
 
 class Collector:
     """The collector's logic, independent of HTTP (the ASGI app is a thin shell around it)."""
 
-    def __init__(self, ws: Workspace, keys: dict[bytes, str] | None = None) -> None:
-        from huntlab.upstream.anonymize import Anonymizer, GeoTable, Pseudonymizer, load_key
+    def __init__(
+        self, ws: Workspace, keys: dict[bytes, str] | None = None, *, workers: int | None = None
+    ) -> None:
+        from huntlab.upstream.anonymize import load_key
         from huntlab.upstream.log import SegmentLog
 
         cfg = ws.config.upstream
         self.ws, self.cfg = ws, cfg
         self.keys = keys if keys is not None else client_keys(cfg.client_keys_env)
-        an = cfg.anonymize
-        key = load_key(an.key_file, an.key_env)
-        geo = GeoTable.from_csv(an.geo_table) if an.geo_table else GeoTable.empty()
-        self.anonymizer = Anonymizer(
-            Pseudonymizer(key, an.rotation, link_across_periods=an.link_across_periods), geo
-        )
+        self._key = load_key(cfg.anonymize.key_file, cfg.anonymize.key_env)
+        self.preparer = _preparer(cfg, self._key)
+        self.workers = cfg.workers if workers is None else workers
+        self._pool: ProcessPoolExecutor | None = None
         self.log = SegmentLog(
             ws.root / cfg.log_dir, segment_bytes=cfg.segment_mb << 20, writable=True
         )
         self.metrics = Metrics()
-        self.event_type = event_struct(cfg.max_field_chars)
+
+    @property
+    def anonymizer(self) -> Any:
+        return self.preparer.anonymizer
+
+    def _start_pool(self) -> ProcessPoolExecutor:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: the collector's process has threads (uvicorn, the thread pool).
+        pool = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(self.cfg.model_dump_json(), self._key),
+        )
+        # Start every worker now, so the first batches do not wait for Python to start.
+        all(pool.map(_ready, range(self.workers * 4)))
+        return pool
+
+    def start(self) -> None:
+        """Start the worker processes (before serving; otherwise on the first batch)."""
+        if self.workers > 0 and self._pool is None:
+            self._pool = self._start_pool()
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
         self.log.close()
 
     def product_for(self, key: str | None) -> str:
@@ -252,6 +167,21 @@ class Collector:
             status=401,
         )
 
+    def _prepare(self, body: bytes, kwargs: dict[str, Any]) -> Prepared:
+        if self.workers <= 0:
+            return self.preparer.prepare(body, **kwargs)
+        from concurrent.futures.process import BrokenProcessPool
+
+        from huntlab.upstream.log import LogWriteError
+
+        if self._pool is None:
+            self._pool = self._start_pool()
+        try:
+            return self._pool.submit(_prepare_in_worker, body, kwargs).result()
+        except BrokenProcessPool as exc:  # a worker died: start afresh, the client retries
+            self._pool = None
+            raise LogWriteError("a collector worker process died", "Resend the batch") from exc
+
     def ingest(
         self,
         body: bytes,
@@ -263,58 +193,19 @@ class Collector:
     ) -> Ack:
         """Everything after authentication; returns once accepted events are fsynced."""
         started = time.perf_counter()
-        received = dt.datetime.now(dt.UTC)
+        kwargs = {"product": product, "peer_ip": peer_ip, "batch_id": batch_id, "gzipped": gzipped}
         try:
-            raw = decode_body(body, gzipped, self.cfg.max_body_bytes * 8)
-            batch_id = batch_id or hashlib.sha256(raw).hexdigest()[:32]
-            records, bad_lines = split_records(raw, self.event_type)
-            if len(records) + len(bad_lines) > self.cfg.max_events:
-                raise BadRequest(
-                    f"the batch has over {self.cfg.max_events:,} events",
-                    "Split it into smaller batches",
-                    status=413,
-                )
+            prepared = self._prepare(body, kwargs)
         except BadRequest as exc:
             self.metrics.add("bad_requests")
-            self._quarantine_request(
-                batch_id or hashlib.sha256(body).hexdigest()[:32],
-                product,
-                received,
-                exc.message,
-                len(body),
-            )
+            rid = batch_id or hashlib.sha256(body).hexdigest()[:32]
+            self.log.append_encoded([refusal_frame(rid, product, exc.message, len(body))])
+            self.metrics.add("quarantined")
             raise
-        ack = Ack(batch_id)
-        table, bad = self._table(records, product, batch_id, peer_ip)
-        bad += [(_unparsed(raw_line), reason) for raw_line, reason in bad_lines]
-        quarantine = [
-            self._bad_record(rec, reason, peer_ip, product, received) for rec, reason in bad
-        ]
-        frames: list[tuple[str, str, pa.Table]] = []
-        if table is not None and table.num_rows:
-            from huntlab.events import validate_batch
-
-            valid, rejected = validate_batch(self.anonymizer.anonymize(table, peer_ip))
-            if rejected.num_rows:
-                reasons = rejected.column("reason").to_pylist()
-                quarantine += [
-                    (received, product, r, json.dumps(rec, default=str, sort_keys=True))
-                    for rec, r in zip(
-                        rejected.drop_columns(["reason"]).to_pylist(), reasons, strict=True
-                    )
-                ]
-            if valid.num_rows:
-                frames.append((batch_id, "events", valid))
-            ack.accepted = valid.num_rows
-        if quarantine:
-            ack.rejected = len(quarantine)
-            ack.reasons.update(q[2] for q in quarantine)
-            qt = pa.Table.from_arrays(
-                [pa.array(c) for c in zip(*quarantine, strict=True)], schema=QUARANTINE_SCHEMA
-            )
-            frames.append((f"{batch_id}#q", "quarantine", qt))
-        if frames:  # both frames become durable with one fsync
-            ack.duplicate = any(r.duplicate for r in self.log.append_many(frames))
+        ack = Ack(prepared.batch_id, prepared.accepted, prepared.rejected, reasons=prepared.reasons)
+        if prepared.frames:  # every frame of the batch becomes durable with one fsync
+            results = self.log.append_encoded(prepared.frames)
+            ack.duplicate = any(r.duplicate for r in results)
         self._count(ack)
         self.metrics.observe(time.perf_counter() - started)
         return ack
@@ -328,109 +219,3 @@ class Collector:
         self.metrics.add("rejected", ack.rejected)
         self.metrics.add("quarantined", ack.rejected)
         self.metrics.add_reasons(ack.reasons)
-
-    def _table(
-        self, records: list[Any], product: str, batch_id: str, peer_ip: str | None
-    ) -> tuple[pa.Table | None, list[tuple[Any, str]]]:
-        """Decoded records -> one Arrow table of the well-formed ones; the rest with a reason."""
-        import msgspec
-
-        rows: list[tuple[Any, ...]] = []
-        bad: list[tuple[Any, str]] = []
-        limit = self.cfg.max_field_chars
-        for i, rec in enumerate(records):
-            if isinstance(rec, self.event_type):
-                row = msgspec.structs.astuple(rec)
-                reason = "product_mismatch" if row[_PRODUCT] not in (None, product) else None
-            else:
-                reason = _check_record(rec, product, limit)
-                row = tuple(rec.get(f, d) for f, d in _DEFAULTS) if reason is None else ()
-            if reason is None:
-                try:
-                    row = (*row[:_TS], _parse_ts(row[_TS]), *row[_TS + 1 :])
-                except (ValueError, OverflowError, OSError):
-                    reason = "bad_type:ts"
-            if reason is not None:
-                bad.append(
-                    (
-                        msgspec.structs.asdict(rec) if isinstance(rec, self.event_type) else rec,
-                        reason,
-                    )
-                )
-                continue
-            if row[_EVENT_ID] is None:  # resends get the same id, so no duplicates
-                row = (hashlib.sha256(f"{batch_id}:{i}".encode()).hexdigest()[:32], *row[1:])
-            rows.append(row)
-        if not rows:
-            return None, bad
-        cols = list(zip(*rows))
-        arrays = {f: pa.array(cols[j], pa.string()) for j, f in enumerate(STRING_FIELDS)}
-        types = pa.array(cols[_TYPE], pa.string())
-        arrays["event_type"] = pc.coalesce(arrays["event_type"], types)
-        arrays["product"] = pa.array([product] * len(rows), pa.string())
-        arrays["ts"] = pa.array(cols[_TS], pa.timestamp("us", tz="UTC"))
-        arrays["hit_count"] = pa.array(cols[_TS + 1], pa.int64())
-        arrays["schema_version"] = pa.array(cols[_TS + 2], pa.int32())
-        return pa.table(arrays), bad
-
-    def _bad_record(
-        self, rec: Any, reason: str, peer_ip: str | None, product: str, received: dt.datetime
-    ) -> tuple[dt.datetime, str, str, str]:
-        if isinstance(rec, dict):
-            record = {k: (v[:1024] if isinstance(v, str) else v) for k, v in rec.items()}
-        else:  # a JSON value that is not an object: like an unparsed line, never its text
-            record = {
-                "value_type": type(rec).__name__,
-                **_unparsed(json.dumps(rec, default=str).encode()),
-            }
-        clean = self.anonymizer.anonymize_record(
-            record, peer_ip, (*KNOWN_FIELDS, "value_type", "line_bytes", "line_sha256")
-        )
-        return (received, product, reason, json.dumps(clean, default=str, sort_keys=True))
-
-    def _quarantine_request(
-        self, batch_id: str, product: str, received: dt.datetime, reason: str, size: int
-    ) -> None:
-        """A refused request is recorded (never its body: it could not be anonymized)."""
-        row = {"request_bytes": size}
-        qt = pa.Table.from_pylist(
-            [
-                {
-                    "received_at": received,
-                    "product": product,
-                    "reason": reason,
-                    "record": json.dumps(row),
-                }
-            ],
-            schema=QUARANTINE_SCHEMA,
-        )
-        self.log.append(f"{batch_id}#r", "quarantine", qt)
-        self.metrics.add("quarantined")
-
-
-def _unparsed(line: bytes) -> dict[str, Any]:
-    """What quarantine keeps of a line that is not JSON: its size and hash, never its text
-    (an unparsed line cannot be anonymized field by field)."""
-    return {"line_bytes": len(line), "line_sha256": hashlib.sha256(line).hexdigest()}
-
-
-def _check_record(rec: Any, product: str, limit: int) -> str | None:
-    """Why a decoded record cannot become a row (None when it can)."""
-    if not isinstance(rec, dict):
-        return "not_an_object"
-    for f in STRING_FIELDS:
-        v = rec.get(f)
-        if v is not None and not isinstance(v, str):
-            return f"bad_type:{f}"
-        if v is not None and len(v) > limit:
-            return f"oversized:{f}"
-    sent = rec.get("product")
-    if sent is not None and sent != product:
-        return "product_mismatch"
-    hc = rec.get("hit_count")
-    if hc is not None and (isinstance(hc, bool) or not isinstance(hc, int) or abs(hc) >= 2**63):
-        return "bad_type:hit_count"
-    sv = rec.get("schema_version", 1)
-    if isinstance(sv, bool) or not isinstance(sv, int) or abs(sv) >= 2**31:
-        return "bad_type:schema_version"
-    return None

@@ -83,7 +83,8 @@ def _segment_number(path: Path) -> int:
     return int(path.stem.split("-")[1])
 
 
-def _encode(batch_id: str, kind: str, table: pa.Table) -> bytes:
+def encode_frame(batch_id: str, kind: str, table: pa.Table) -> bytes:
+    """One frame's bytes (done by whoever prepares the batch, outside the writer's lock)."""
     sink = pa.BufferOutputStream()
     opts = pa.ipc.IpcWriteOptions(compression="lz4")
     with pa.ipc.new_stream(sink, table.schema, options=opts) as writer:
@@ -177,10 +178,15 @@ class SegmentLog:
 
     def append_many(self, frames: list[tuple[str, str, pa.Table]]) -> list[AppendResult]:
         """Write several frames and return once all are on disk (one fsync for them all)."""
-        encoded = [(bid, _encode(bid, kind, t)) for bid, kind, t in frames]
+        return self.append_encoded([(bid, encode_frame(bid, kind, t)) for bid, kind, t in frames])
+
+    def append_encoded(self, frames: list[tuple[str, bytes]]) -> list[AppendResult]:
+        """Write frames made by encode_frame; return once all are on disk (one fsync)."""
+        if self._lock_fd is None:
+            raise ConnectorError(f"the log {self.dir} is open read-only", "Open it writable=True")
         results: list[AppendResult] = []
         with self._lock:
-            for batch_id, frame in encoded:
+            for batch_id, frame in frames:
                 known = self._batches.get(batch_id)
                 results.append(AppendResult(True, known) if known else self._write(batch_id, frame))
         self._sync(max(r.end for r in results))
