@@ -1,4 +1,5 @@
-"""Output types are the same whatever the engine: integer sums stay BIGINT, timestamps are UTC."""
+"""Output types are the same whatever the engine: integer sums stay BIGINT, timestamps are UTC,
+fractional decimals are DOUBLE."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 def normalize_type(t: pa.DataType) -> pa.DataType:
     """The canonical huntlab type for an engine's output type."""
-    if pa.types.is_decimal(t) and t.scale == 0:
-        return pa.int64()
+    if pa.types.is_decimal(t):
+        # Spark types decimal arithmetic as DECIMAL(p, s) where DuckDB often gives DOUBLE.
+        return pa.int64() if t.scale == 0 else pa.float64()
     if pa.types.is_timestamp(t):
         return TIMESTAMP
     if pa.types.is_unsigned_integer(t):
