@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,7 +70,6 @@ def session_conf(cfg: EngineConfig) -> dict[str, str]:
         "spark.sql.ansi.enabled": "false",  # huntlab's SQL semantics (see transpile.py)
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
-        "spark.driver.host": "127.0.0.1" if local else "",
         "spark.driver.extraJavaOptions": java_opts,
         "spark.executor.extraJavaOptions": java_opts,
         "spark.executorEnv.TZ": "UTC",
@@ -102,7 +102,9 @@ def get_session(cfg: EngineConfig) -> Any:
         if _current["key"] == key and _alive(_current["session"]):
             return _current["session"]
         stop_session()
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        if master.startswith(("local", "spark://127.0.0.1", "spark://localhost")):
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # executors run this Python
         os.environ["TZ"] = "UTC"  # Python workers turn timestamps into naive UTC datetimes
         builder = SparkSession.builder
         builder = builder.remote(master) if master.startswith("sc://") else builder.master(master)
