@@ -1,5 +1,4 @@
-"""Output types are the same whatever the engine: integer sums stay BIGINT, timestamps are UTC,
-fractional decimals are DOUBLE."""
+"""Output types are the same whatever the engine: integers BIGINT, timestamps UTC, decimals DOUBLE."""
 
 from __future__ import annotations
 
@@ -16,8 +15,9 @@ def normalize_type(t: pa.DataType) -> pa.DataType:
         return pa.int64() if t.scale == 0 else pa.float64()
     if pa.types.is_timestamp(t):
         return TIMESTAMP
-    if pa.types.is_unsigned_integer(t):
-        # Spark has no unsigned types; DuckDB's UBIGINT/UINTEGER results become BIGINT.
+    if pa.types.is_integer(t):
+        # Spark has no unsigned types, and the engines differ in widths (row_number() is INT on
+        # Spark, BIGINT on DuckDB): every integer result is BIGINT.
         return pa.int64()
     if pa.types.is_large_string(t) or pa.types.is_string_view(t):
         return pa.string()
