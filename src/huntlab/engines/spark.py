@@ -148,7 +148,7 @@ def classify(exc: BaseException, what: str, cfg: Any, statement: str | None) -> 
     if name in ("ParseException", "AnalysisException") or (cls and statement):
         where = f"in statement: {_short(statement)}" if statement else "Check the job"
         return SqlError(first, where)
-    if name == "PythonException":
+    if name == "PythonException" or "api.python.PythonException" in text:
         return JobError(
             f"a Python function failed on Spark in the {what}: {_python_error(text)}",
             "Run with --debug for the worker traceback",

@@ -207,7 +207,7 @@ def _fix(node: exp.Expression) -> exp.Expression | None:
         return _fix_cast(node)
     # sum() is left as DuckDB's: a typed macro cannot see an aggregate's type and cast double
     # sums to integers; integer sums are HUGEINT here and BIGINT once the runner normalises.
-    if isinstance(node, exp.Quantile):  # Spark's percentile interpolates, and is DOUBLE
+    if type(node) is exp.Quantile:  # Spark's percentile interpolates, and is DOUBLE
         return exp.cast(_call("quantile_cont", node.this, node.args["quantile"]), "DOUBLE")
     if isinstance(node, (exp.ArrayAgg, exp.ArrayUniqueAgg)):  # Spark: [] for no rows, not NULL
         return _wrap_aggregate(node, lambda agg: exp.Coalesce(this=agg, expressions=[exp.Array()]))
