@@ -26,6 +26,18 @@ class EngineConfig(_Strict):
     )
     threads: int | None = None
     temp_directory: str | None = None
+    # Apache Spark (type = "spark")
+    master: str = Field(
+        default="local[*]", description="local[N], spark://host:port or sc://host:port (Connect)"
+    )
+    driver_memory: str = Field(default="2g", description="spark.driver.memory")
+    executor_memory: str | None = Field(default=None, description="spark.executor.memory")
+    shuffle_partitions: int | None = Field(
+        default=None, description="spark.sql.shuffle.partitions; default 2 x cores in local mode"
+    )
+    spark_conf: dict[str, str] = Field(
+        default_factory=dict, description="extra Spark settings, e.g. spark.executor.cores"
+    )
 
 
 class MetadataConfig(_Strict):
@@ -186,6 +198,12 @@ type = "duckdb"
 # DuckDB spills to disk beyond this limit instead of running out of memory
 # memory_limit = "4GB"
 # threads = 2
+# Apache Spark (type = "spark"): local[N], spark://host:port or sc://host:port
+# master = "local[*]"
+# driver_memory = "2g"
+# shuffle_partitions = 8
+# [engine.spark_conf]
+# "spark.executor.cores" = "2"
 
 [metadata]
 # catalog, runs and lineage; a PostgreSQL URL is accepted too

@@ -1,4 +1,4 @@
-"""Engines run jobs: DuckDB embedded (default) and, later, Apache Spark."""
+"""Engines run jobs: DuckDB embedded (default) and Apache Spark."""
 
 from __future__ import annotations
 
@@ -20,8 +20,7 @@ def open_engine(workspace: Workspace, name: str) -> Engine:
 
         return DuckDBEngine(workspace)
     if name == "spark":
-        raise ConfigError(
-            "the spark engine is not available in this version of huntlab",
-            "Use --engine duckdb (the default)",
-        )
+        from huntlab.engines.spark import SparkEngine
+
+        return SparkEngine(workspace)
     raise ConfigError(f"unknown engine '{name}'", f"Choose one of: {', '.join(ENGINES)}")

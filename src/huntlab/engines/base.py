@@ -37,6 +37,14 @@ class Engine(ABC):
     def to_arrow(self, df: Any) -> pa.Table:
         """Materialise a DataFrame of this engine as Arrow."""
 
+    def records(self, name: str) -> Any:
+        """A registered dataset as map-reduce `Records` (Arrow batches on local workers)."""
+        from huntlab.connectors.base import connector_for
+        from huntlab.jobs.mapreduce import Records
+
+        self.register([name])
+        return Records.from_arrow(connector_for(self.workspace.store.get_dataset(name)).read())
+
     def python_context(self) -> Any:
         """Context manager under which Python job files are imported and run."""
         from contextlib import nullcontext

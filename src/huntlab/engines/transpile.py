@@ -39,6 +39,11 @@ KNOWN_GAPS: dict[str, str] = {
     "hash": "DuckDB's hash is not Spark's Murmur3",
     "format_string/printf": "Java Formatter semantics",
     "percentile with a frequency": "no DuckDB equivalent",
+    "bround": "DuckDB has no HALF_EVEN rounding function",
+    "crc32": "no DuckDB equivalent",
+    "str_to_map": "no DuckDB equivalent",
+    "regexp_replace with a non-literal replacement": "Java's $n syntax is rewritten up front",
+    "from_json": "Spark's DDL schema strings have no DuckDB equivalent",
 }
 
 _INTS = {  # Spark integral type -> (macro suffix, DuckDB type, bits)
@@ -52,6 +57,8 @@ _REFUSED_FUNCS = {
     "printf": "format_string/printf",
     "months_between": "months_between",
     "inline_outer": "LATERAL VIEW inline/stack",
+    "bround": "bround",
+    "crc32": "crc32",
 }
 _JAVA_TIME = {
     "yyyy": "%Y", "yyy": "%Y", "yy": "%y", "y": "%Y", "MMMM": "%B", "MMM": "%b", "MM": "%m",
@@ -198,8 +205,10 @@ def _fix(node: exp.Expression) -> exp.Expression | None:
         return _fix_function(node, node.name.lower(), node.expressions)
     if isinstance(node, (exp.Cast, exp.TryCast)):
         return _fix_cast(node)
-    if isinstance(node, exp.Sum):
-        return _wrap_aggregate(node, lambda agg: _call("spark_sum_result", agg))
+    # sum() is left as DuckDB's: a typed macro cannot see an aggregate's type and cast double
+    # sums to integers; integer sums are HUGEINT here and BIGINT once the runner normalises.
+    if type(node) is exp.Quantile:  # Spark's percentile interpolates, and is DOUBLE
+        return exp.cast(_call("quantile_cont", node.this, node.args["quantile"]), "DOUBLE")
     if isinstance(node, (exp.ArrayAgg, exp.ArrayUniqueAgg)):  # Spark: [] for no rows, not NULL
         return _wrap_aggregate(node, lambda agg: exp.Coalesce(this=agg, expressions=[exp.Array()]))
     if isinstance(node, (exp.Like, exp.ILike)) and not isinstance(node.parent, exp.Escape):
@@ -222,6 +231,16 @@ def _fix(node: exp.Expression) -> exp.Expression | None:
         raise UnsupportedOnEngine("from_utc_timestamp/to_utc_timestamp", "duckdb")
     if isinstance(node, exp.Format):
         raise UnsupportedOnEngine("format_string/printf", "duckdb")
+    if isinstance(node, exp.MonthsBetween):  # was computed silently with DuckDB's semantics
+        raise UnsupportedOnEngine("months_between", "duckdb")
+    if isinstance(node, exp.StrToMap):
+        raise UnsupportedOnEngine("str_to_map", "duckdb")
+    if isinstance(node, exp.FromJson):
+        raise UnsupportedOnEngine("from_json", "duckdb")
+    if isinstance(node, exp.Exists) and isinstance(node.expression, exp.Lambda):
+        return _fix_array_exists(node)
+    if isinstance(node, exp.RegexpReplace) and node.args.get("replacement") is not None:
+        _fix_replacement(node)
     if type(node) in _MACRO_CALLS:
         name, keys = _MACRO_CALLS[type(node)]
         return _call(name, *[node.args[k] for k in keys if node.args.get(k) is not None])
@@ -259,7 +278,7 @@ def _wrap_aggregate(node: exp.Expression, wrap: Any) -> exp.Expression:
 
 def _fix_cast(node: exp.Cast) -> exp.Expression | None:
     to, arg = node.args["to"], node.this
-    if to.this in _INTS and not (arg.is_int and not isinstance(arg, exp.Neg)):
+    if to.this in _INTS and not (arg.is_int and _fits(int(arg.name), _INTS[to.this][2])):
         suffix = _INTS[to.this][0]
         strict = isinstance(node, exp.TryCast) and node.args.get("safe")
         return _call(f"spark_{'try_' if strict else ''}cast_{suffix}", arg)
@@ -277,6 +296,36 @@ def _fix_cast(node: exp.Cast) -> exp.Expression | None:
     if to.this == exp.DataType.Type.TIMESTAMP and not isinstance(arg, exp.Literal):
         return _call("spark_cast_timestamp", arg)
     return None
+
+
+def _fix_array_exists(node: exp.Exists) -> exp.Expression:
+    """Spark's exists(array, x -> p): three-valued, false for an empty array."""
+    tests = exp.Transform(this=node.this.copy(), expression=node.expression.copy())
+    body = ("CASE WHEN __a IS NULL THEN NULL WHEN list_bool_or(__t) THEN true "
+            "WHEN list_position(__t, NULL) IS NOT NULL THEN NULL ELSE false END")  # fmt: skip
+    return _duck(body, a=node.this, t=tests)
+
+
+def _fix_replacement(node: exp.RegexpReplace) -> None:
+    """Java's replacement syntax ($1 groups, backslash escapes) as RE2's (\\1 groups)."""
+    rep = node.args["replacement"]
+    if not (isinstance(rep, exp.Literal) and rep.is_string):
+        raise UnsupportedOnEngine("regexp_replace with a non-literal replacement", "duckdb")
+    text, out, i = rep.name, [], 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            out.append("\\\\" if text[i + 1] == "\\" else text[i + 1])
+            i += 2
+            continue
+        m = re.match(r"\$(\d)", text[i:])
+        out.append("\\" + m.group(1) if m else ("\\\\" if ch == "\\" else ch))
+        i += 2 if m else 1
+    node.set("replacement", exp.Literal.string("".join(out)))
+
+
+def _fits(value: int, bits: int) -> bool:
+    return -(1 << (bits - 1)) <= value < (1 << (bits - 1))
 
 
 def _fix_size(arg: exp.Expression) -> exp.Expression:
@@ -315,7 +364,7 @@ def _fix_function(node: exp.Anonymous, name: str, args: list[exp.Expression]) ->
     if name == "percentile":  # Spark interpolates between values, like quantile_cont
         if len(args) != 2:
             raise UnsupportedOnEngine("percentile with a frequency", "duckdb")
-        return _call("quantile_cont", *args)
+        return exp.cast(_call("quantile_cont", *args), "DOUBLE")
     if name == "weekday":  # Spark: Monday=0
         return _duck("isodow(spark_to_date(__x)) - 1", x=args[0])
     if name == "date_part" and args and args[0].name.lower() in ("dow", "dayofweek"):

@@ -1,4 +1,4 @@
-"""Output types are the same whatever the engine: integer sums stay BIGINT, timestamps are UTC."""
+"""Output types are the same whatever the engine: integers BIGINT, timestamps UTC, decimals DOUBLE."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 def normalize_type(t: pa.DataType) -> pa.DataType:
     """The canonical huntlab type for an engine's output type."""
-    if pa.types.is_decimal(t) and t.scale == 0:
-        return pa.int64()
+    if pa.types.is_decimal(t):
+        # Spark types decimal arithmetic as DECIMAL(p, s) where DuckDB often gives DOUBLE.
+        return pa.int64() if t.scale == 0 else pa.float64()
     if pa.types.is_timestamp(t):
         return TIMESTAMP
-    if pa.types.is_unsigned_integer(t):
-        # Spark has no unsigned types; DuckDB's UBIGINT/UINTEGER results become BIGINT.
+    if pa.types.is_integer(t):
+        # Spark has no unsigned types, and the engines differ in widths (row_number() is INT on
+        # Spark, BIGINT on DuckDB): every integer result is BIGINT.
         return pa.int64()
     if pa.types.is_large_string(t) or pa.types.is_string_view(t):
         return pa.string()

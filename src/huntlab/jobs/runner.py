@@ -98,12 +98,7 @@ def _execute(spec: JobSpec, engine: Any, params: dict[str, Any]) -> tuple[pa.Tab
     inputs = engine.register(spec.inputs)
     takes_params = "params" in inspect.signature(fn).parameters
     if spec.kind == "mapreduce":
-        from huntlab.jobs.mapreduce import Records
-
-        store = engine.workspace.store
-        args = {
-            n: Records.from_arrow(connector_for(store.get_dataset(n)).read()) for n in spec.inputs
-        }
+        args = {n: engine.records(n) for n in spec.inputs}
     else:
         args = {n: engine.dataframe(n) for n in spec.inputs}
     try:
