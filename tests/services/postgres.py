@@ -197,3 +197,24 @@ def postgres_db(postgres_server: PostgresServer) -> Iterator[str]:
     yield name
     with postgres_server.connect() as con:
         con.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+PASSWORD_ENV = "HUNTLAB_TEST_PG_PASSWORD"
+
+
+@pytest.fixture()
+def postgres_connection(
+    postgres_server: PostgresServer, postgres_db: str, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    """A named-connection config for a fresh database; the password comes from the environment."""
+    from huntlab.config import PostgresConnection
+
+    monkeypatch.setenv(PASSWORD_ENV, postgres_server.password)
+    return PostgresConnection(
+        type="postgres",
+        host=postgres_server.host,
+        port=postgres_server.port,
+        database=postgres_db,
+        user=postgres_server.user,
+        password_env=PASSWORD_ENV,
+    )

@@ -115,6 +115,28 @@ class TableWriter:
         self.load(new_name, data, columns)
         self.run(sql.SQL("DROP TABLE {}").format(self.ident))
         self.run(sql.SQL("ALTER TABLE {} RENAME TO {}").format(new, sql.Identifier(self.table)))
+        self.rename_indexes(new_name)
+
+    def rename_indexes(self, new_name: str) -> None:
+        """Give the swapped-in table's indexes (and their constraints) the old table's names."""
+        sql = self.sql
+        self.run(
+            sql.SQL(
+                "SELECT c.relname FROM pg_catalog.pg_index i "
+                "JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid "
+                "WHERE i.indrelid = to_regclass($1)"
+            ),
+            [self.ident.as_string()],
+        )
+        for (index,) in self.cur.fetchall():
+            if index.startswith(new_name):
+                wanted = (self.table + index[len(new_name) :]).encode()[:MAX_IDENT]
+                self.run(
+                    sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+                        sql.Identifier(self.schema, index),
+                        sql.Identifier(wanted.decode(errors="ignore")),
+                    )
+                )
 
     def upsert(
         self, data: pa.Table, keys: list[str], columns: dict[str, pgtypes.PgColumn] | None

@@ -163,27 +163,37 @@ class PostgresConnector(Connector):
         sql = _sql()
         with self.connect("read") as con:
             cur = con.cursor()
-            raw = self._raw_types(cur, columns)
-            select = sql.SQL(", ").join(_projection(name, typ) for name, typ in raw.items())
-            where, params = _where_clause(filters or [], raw)
+            types = self._raw_types(cur)
+            selected = self._selected(types, columns)
+            select = sql.SQL(", ").join(_projection(n, types[n]) for n in selected)
+            where, params = _where_clause(filters or [], types)
             q = sql.SQL("SELECT {} FROM {}{}").format(select, self.relation(), where)
             if limit is not None:
                 q += sql.SQL(" LIMIT {}").format(sql.Literal(int(limit)))
             cur.execute(q.as_string(), parameters=params or None)
             return pgtypes.normalize_read(cur.fetch_arrow_table())
 
-    def _raw_types(self, cur: Any, columns: list[str] | None) -> dict[str, str]:
-        """Column name -> PostgreSQL typname, refusing unmappable types by name."""
+    def _raw_types(self, cur: Any) -> dict[str, str]:
+        """Every column's PostgreSQL typname, in order (from a LIMIT 0 probe)."""
         sql = _sql()
-        cols = sql.SQL(", ").join(map(sql.Identifier, columns)) if columns else sql.SQL("*")
-        cur.execute(sql.SQL("SELECT {} FROM {} LIMIT 0").format(cols, self.relation()).as_string())
-        out = {}
-        for f in cur.fetch_arrow_table().schema:
-            typname = (f.metadata or {}).get(b"POSTGRESQL:type", b"?").decode()
-            if not pgtypes.readable(typname):
-                raise pgtypes.unmappable(f.name, typname, self._where())
-            out[f.name] = typname
-        return out
+        cur.execute(sql.SQL("SELECT * FROM {} LIMIT 0").format(self.relation()).as_string())
+        return {
+            f.name: (f.metadata or {}).get(b"POSTGRESQL:type", b"?").decode()
+            for f in cur.fetch_arrow_table().schema
+        }
+
+    def _selected(self, types: dict[str, str], columns: list[str] | None) -> list[str]:
+        """The columns to read, each known and of a type huntlab maps (else one clear error)."""
+        for c in columns or []:
+            if c not in types:
+                raise InputError(
+                    f"{self._where()} has no column '{c}'", f"Known: {', '.join(types)}"
+                )
+        selected = list(columns) if columns else list(types)
+        for name in selected:
+            if not pgtypes.readable(types[name]):
+                raise pgtypes.unmappable(name, types[name], self._where())
+        return selected
 
     def register(self, con: duckdb.DuckDBPyConnection, view: str) -> None:
         con.register(view, self.read())
