@@ -147,6 +147,17 @@ class PostgresConnector(Connector):
         # The query is the dataset's own definition (the user's SQL on the user's server).
         return sql.SQL("({}) AS huntlab_q").format(sql.SQL(self.query or ""))
 
+    def exists(self) -> bool:
+        """Whether the table exists (a query dataset always does); fails if unreachable."""
+        if self.table_name is None:
+            return True
+        with self.connect("look up") as con:
+            cur = con.cursor()
+            cur.execute(
+                "SELECT to_regclass($1) IS NOT NULL", parameters=[self.relation().as_string()]
+            )
+            return bool(cur.fetchone()[0])
+
     def _where(self) -> str:
         return f"dataset '{self.entry.name}' ({self.entry.location})"
 
