@@ -7,7 +7,10 @@ for both sides alike), generates telemetry events (huntlab.sample) and times, pe
 - write (new)     : connector.write(overwrite) creating the table    vs  COPY FROM file (binary)
 - overwrite       : connector.write(overwrite) of an existing table (new table, swap in one txn)
 - append          : connector.write(append) into an existing table
-- upsert          : connector.write(merge, keys=[event_id]) of the same rows into a keyed table
+- upsert          : connector.write(merge, keys=[event_id]) into a keyed table holding half of the
+                    rows with other values (half updated, half inserted); beside it the same
+                    upsert done by the server alone (COPY file into a temp table, INSERT ON
+                    CONFLICT), to show what the upsert itself costs in PostgreSQL
 The reference for every write is the same COPY FROM a binary file into an empty table.
 
 Usage: python -m benchmarks.postgres [--sizes 1000000,5000000] [--repeat 1]
@@ -29,6 +32,8 @@ from huntlab.connectors.postgres import postgres_entry
 from huntlab.sample import sample_table
 
 PASSWORD_ENV = "HUNTLAB_BENCH_PG_PASSWORD"
+COPY_IN = "COPY FROM file"
+COPY_OUT = "COPY TO file"
 
 
 def best(fn: Callable[[], Any], repeat: int, before: Callable[[], Any] | None = None) -> float:
@@ -43,7 +48,7 @@ def best(fn: Callable[[], Any], repeat: int, before: Callable[[], Any] | None = 
     return min(times)
 
 
-def run_size(server: Any, n: int, repeat: int) -> list[tuple[str, float, float]]:
+def run_size(server: Any, n: int, repeat: int) -> list[tuple[str, float, str, float]]:
     db = server.create_database("bench")
     conn = PostgresConnection(type="postgres", host=server.host, port=server.port, database=db,
                               user=server.user, password_env=PASSWORD_ENV)  # fmt: skip
@@ -57,29 +62,48 @@ def run_size(server: Any, n: int, repeat: int) -> list[tuple[str, float, float]]
         for s in stmts:
             pg.execute(s)
 
-    rows: list[tuple[str, float, float]] = []
+    rows: list[tuple[str, float, str, float]] = []
     # write (new table) vs COPY FROM a binary file into an empty table of the same definition
     w_new = best(lambda: target.write(events, "overwrite"), repeat,
                  before=lambda: sql("DROP TABLE IF EXISTS events"))  # fmt: skip
     sql(f"COPY events TO '{path}' (FORMAT binary)", "CREATE TABLE ref (LIKE events)")
     copy_in = best(lambda: sql(f"COPY ref FROM '{path}' (FORMAT binary)"), repeat,
                    before=lambda: sql("TRUNCATE ref"))  # fmt: skip
-    rows.append(("write (new table)", w_new, copy_in))
+    rows.append(("write (new table)", w_new, COPY_IN, copy_in))
     # read vs COPY TO a binary file
     got: list[pa.Table] = []
     read = best(lambda: got.append(target.read()), repeat)
     assert got[-1].num_rows == n, "the read lost rows"
     copy_out = best(lambda: sql(f"COPY events TO '{path}' (FORMAT binary)"), repeat)
-    rows.insert(0, ("read", read, copy_out))
+    rows.insert(0, ("read", read, COPY_OUT, copy_out))
     rows.append(("overwrite (swap)", best(lambda: target.write(events, "overwrite"), repeat),
-                 copy_in))  # fmt: skip
-    rows.append(("append", best(lambda: target.write(events, "append"), repeat,
-                                before=lambda: sql("TRUNCATE events")), copy_in))  # fmt: skip
+                 COPY_IN, copy_in))  # fmt: skip
+    append = best(lambda: target.write(events, "append"), repeat, lambda: sql("TRUNCATE events"))
+    rows.append(("append", append, COPY_IN, copy_in))
+    # upsert: half the keys exist with other values (updated), half are new (inserted)
+    half = n // 2
+    older = events.slice(0, half).set_column(
+        events.schema.get_field_index("hit_count"), "hit_count",
+        pa.array([-1] * half, pa.int64()),
+    )  # fmt: skip
+
+    def reset_keyed() -> None:
+        sql("TRUNCATE events")
+        target.write(older, "append")
+
     sql("TRUNCATE events", "ALTER TABLE events ADD PRIMARY KEY (event_id)")
-    target.write(events, "append")
-    rows.append(("upsert (all keys exist)",
-                 best(lambda: target.write(events, "merge", keys=["event_id"]), repeat),
-                 copy_in))  # fmt: skip
+    upsert = best(lambda: target.write(events, "merge", keys=["event_id"]), repeat, reset_keyed)
+    rows.append(("upsert (half new)", upsert, COPY_IN, copy_in))
+    cols = ", ".join(f'"{c}"' for c in events.column_names if c != "event_id")
+    server_upsert = (
+        f"BEGIN; CREATE TEMP TABLE st (LIKE events); COPY st FROM '{path}' (FORMAT binary); "
+        f"INSERT INTO events AS t SELECT * FROM st ON CONFLICT (event_id) DO UPDATE SET "
+        f"({cols}) = ROW({', '.join('EXCLUDED.' + c for c in cols.split(', '))}) "
+        f"WHERE ROW({', '.join('t.' + c for c in cols.split(', '))}) IS DISTINCT FROM "
+        f"ROW({', '.join('EXCLUDED.' + c for c in cols.split(', '))}); DROP TABLE st; COMMIT"
+    )
+    ref = best(lambda: sql(server_upsert), repeat, reset_keyed)
+    rows.append(("upsert (half new)", upsert, "same upsert in SQL from file", ref))
     pg.close()
     os.unlink(path)
     return rows
@@ -98,18 +122,18 @@ def main() -> None:
         results = []
         for n in (int(s) for s in args.sizes.split(",")):
             print(f"== {n:,} events")
-            for op, ours, ref in run_size(server, n, args.repeat):
-                results.append((n, op, ours, ref))
-                print(f"  {op:<24} huntlab {ours:7.2f}s  COPY {ref:7.2f}s  x{ours / ref:.2f}")
+            for op, ours, ref_name, ref in run_size(server, n, args.repeat):
+                results.append((n, op, ours, ref_name, ref))
+                print(f"  {op:<18} huntlab {ours:7.2f}s  {ref_name} {ref:7.2f}s  x{ours / ref:.2f}")
     finally:
         server.stop()
     print()
-    print(f"| {'rows':>9} | {'operation':<24} | {'huntlab s':>9} | {'COPY file s':>11} | "
-          f"{'ratio':>5} | {'huntlab rows/s':>14} |")  # fmt: skip
-    print(f"|{'-' * 11}|{'-' * 26}|{'-' * 11}|{'-' * 13}|{'-' * 7}|{'-' * 16}|")
-    for n, op, ours, ref in results:
-        print(f"| {n:>9,} | {op:<24} | {ours:>9.2f} | {ref:>11.2f} | {ours / ref:>5.2f} | "
-              f"{n / ours:>14,.0f} |")  # fmt: skip
+    print(f"| {'rows':>9} | {'operation':<18} | {'huntlab s':>9} | {'reference':<28} | "
+          f"{'ref s':>7} | {'ratio':>5} | {'huntlab rows/s':>14} |")  # fmt: skip
+    print(f"|{'-' * 11}|{'-' * 20}|{'-' * 11}|{'-' * 30}|{'-' * 9}|{'-' * 7}|{'-' * 16}|")
+    for n, op, ours, ref_name, ref in results:
+        print(f"| {n:>9,} | {op:<18} | {ours:>9.2f} | {ref_name:<28} | {ref:>7.2f} | "
+              f"{ours / ref:>5.2f} | {n / ours:>14,.0f} |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -228,6 +228,12 @@ def test_upsert_into_a_new_table_creates_its_primary_key(
     c.write(pa.table({"k": ["b", "c"], "v": [20, 30]}), "merge", keys=["k"])
     assert sorted(c.read().to_pylist(), key=lambda r: r["k"]) == [
         {"k": "a", "v": 1}, {"k": "b", "v": 20}, {"k": "c", "v": 30}]  # fmt: skip
+    # Rows whose values do not change are not rewritten (same row version afterwards).
+    db = postgres_connection.database
+    before = dict(_sql(postgres_server, db, "SELECT k, xmin::text FROM fresh"))
+    c.write(pa.table({"k": ["a", "b"], "v": [1, 21]}), "merge", keys=["k"])
+    after = dict(_sql(postgres_server, db, "SELECT k, xmin::text FROM fresh"))
+    assert after["a"] == before["a"] and after["b"] != before["b"]
 
 
 def test_schema_mismatch_is_one_clear_error(

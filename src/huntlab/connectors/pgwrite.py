@@ -16,6 +16,7 @@ from huntlab.connectors import pgtypes
 from huntlab.errors import ConnectorError, InputError
 
 MAX_IDENT = 63  # PostgreSQL truncates longer identifiers
+NO_EQUALITY = {"json", "xml", "point", "line", "lseg", "box", "path", "polygon", "circle"}
 
 
 class TableWriter:
@@ -165,26 +166,33 @@ class TableWriter:
         stage = self.stage(data)
         names = data.schema.names
         rest = [n for n in names if n not in keys]
-        action = (
-            sql.SQL("DO UPDATE SET ")
-            + sql.SQL(", ").join(
-                sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(n), sql.Identifier(n))
-                for n in rest
-            )
-            if rest
-            else sql.SQL("DO NOTHING")
-        )
         self.run(
-            sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) {}").format(
+            sql.SQL(
+                "INSERT INTO {} AS huntlab_t ({}) SELECT {} FROM {} ON CONFLICT ({}) {}"
+            ).format(
                 self.ident,
                 sql.SQL(", ").join(map(sql.Identifier, names)),
                 self.casts(data, columns),
                 stage,
                 sql.SQL(", ").join(map(sql.Identifier, keys)),
-                action,
+                self.on_conflict(rest, columns),
             )
         )
         self.run(sql.SQL("DROP TABLE {}").format(stage))
+
+    def on_conflict(self, rest: list[str], columns: dict[str, pgtypes.PgColumn]) -> Any:
+        """Update the non-key columns, skipping rows that would not change (no dead tuples)."""
+        sql = self.sql
+        if not rest:
+            return sql.SQL("DO NOTHING")
+        new = sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(sql.Identifier(n)) for n in rest)
+        action = sql.SQL("DO UPDATE SET ({}) = ROW({})").format(
+            sql.SQL(", ").join(map(sql.Identifier, rest)), new
+        )
+        if any(columns[n].typname.lstrip("_") in NO_EQUALITY for n in rest):
+            return action
+        old = sql.SQL(", ").join(sql.Identifier("huntlab_t", n) for n in rest)
+        return action + sql.SQL(" WHERE ROW({}) IS DISTINCT FROM ROW({})").format(old, new)
 
     # -- moving rows ------------------------------------------------------------------------
     def create(self, ident: Any, data: pa.Table, keys: list[str] | None) -> None:
