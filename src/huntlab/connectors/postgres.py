@@ -65,7 +65,7 @@ def postgres_entry(
         options.update(schema=schema or "public", table=table)
         where = f"{options['schema']}.{table}"
     else:
-        options["query"] = query
+        options["query"] = (query or "").strip().rstrip(";").strip()  # it becomes a subquery
         where = "(query)"
     location = f"postgres://{connection_name}/{where}"
     return DatasetEntry(name, "external", "postgres", location, options, description=description)
