@@ -47,6 +47,8 @@ class MetadataConfig(_Strict):
             url = make_url(self.url)
         except ArgumentError as exc:
             raise ConfigError(f"[metadata] url is not a database URL: {exc}", "Fix it") from exc
+        if url.drivername == "postgresql":
+            url = url.set(drivername="postgresql+psycopg")  # psycopg 3, from the postgres extra
         if url.password is not None:
             raise ConfigError(
                 "[metadata] url holds a password; secrets never go in huntlab.toml",
@@ -120,8 +122,10 @@ class _Secret(_Strict):
             try:
                 return path.read_text(encoding="utf-8").strip()
             except OSError as exc:
-                raise ConfigError(f"cannot read password_file {path}: {exc}",
-                                  "Create it (chmod 600) or set password_env") from exc
+                raise ConfigError(
+                    f"cannot read password_file {path}: {exc}",
+                    "Create it (chmod 600) or set password_env",
+                ) from exc
         return None
 
 
@@ -167,7 +171,7 @@ class HuntlabConfig(_Strict):
             known = ", ".join(sorted(self.connections)) or "none"
             raise ConfigError(
                 f"connection '{name}' is not defined in {CONFIG_FILE} (known: {known})",
-                f"Add a [connections.{name}] section with type = \"postgres\" or \"cassandra\"",
+                f'Add a [connections.{name}] section with type = "postgres" or "cassandra"',
             ) from None
 
 

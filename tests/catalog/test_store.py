@@ -115,6 +115,8 @@ def test_metadata_url_never_holds_a_password(monkeypatch: pytest.MonkeyPatch) ->
 
     with pytest.raises(ConfigError, match="holds a password"):
         MetadataConfig(url="postgresql+psycopg://u:secret@h/db").resolved_url()
+    plain = MetadataConfig(url="postgresql://u@h:5/db").resolved_url()
+    assert plain.drivername == "postgresql+psycopg"
     monkeypatch.delenv("NO_SUCH_PW", raising=False)
     with pytest.raises(ConfigError, match="NO_SUCH_PW is not set"):
         MetadataConfig(url="postgresql+psycopg://u@h/db", password_env="NO_SUCH_PW").resolved_url()
