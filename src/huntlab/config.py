@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -44,6 +44,37 @@ class MetadataConfig(_Strict):
     """Where the catalog, runs and lineage live (an SQLAlchemy URL)."""
 
     url: str = "sqlite:///.huntlab/metadata.db"
+    password_env: str | None = Field(
+        default=None, description="variable holding the database password (never in the url)"
+    )
+
+    def resolved_url(self) -> Any:
+        """The URL with the password from password_env (a password in the file is refused)."""
+        import os
+
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(self.url)
+        except ArgumentError as exc:
+            raise ConfigError(f"[metadata] url is not a database URL: {exc}", "Fix it") from exc
+        if url.drivername == "postgresql":
+            url = url.set(drivername="postgresql+psycopg")  # psycopg 3, from the postgres extra
+        if url.password is not None:
+            raise ConfigError(
+                "[metadata] url holds a password; secrets never go in huntlab.toml",
+                "Remove it from the url and set password_env to the variable that holds it",
+            )
+        if self.password_env:
+            value = os.environ.get(self.password_env)
+            if value is None:
+                raise ConfigError(
+                    f"the environment variable {self.password_env} is not set",
+                    f"Export {self.password_env} with the metadata database password",
+                )
+            url = url.set(password=value)
+        return url
 
 
 class WorkspaceSection(_Strict):
@@ -206,7 +237,8 @@ type = "duckdb"
 # "spark.executor.cores" = "2"
 
 [metadata]
-# catalog, runs and lineage; a PostgreSQL URL is accepted too
+# catalog, runs and lineage; or PostgreSQL: url = "postgresql+psycopg://user@host:5432/db"
+# with password_env = "VAR" naming the variable that holds the password
 url = "sqlite:///.huntlab/metadata.db"
 
 [upstream]

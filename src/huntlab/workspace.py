@@ -79,7 +79,9 @@ class Workspace:
             # Relative SQLite paths are relative to the workspace, not the current directory.
             url = "sqlite:///" + str(self.root / url.removeprefix("sqlite:///"))
         self.meta_dir.mkdir(exist_ok=True)
-        return MetadataStore(url)
+        if url.startswith("sqlite"):
+            return MetadataStore(url)
+        return MetadataStore(self.config.metadata.resolved_url())
 
     def managed_location(self, name: str) -> Path:
         return self.data_dir / check_name(name)

@@ -41,8 +41,28 @@ def _make(kind: str, tmp: Path) -> DatasetEntry:
     return entry
 
 
-@pytest.fixture(params=["parquet", "csv", "jsonl", "delta"])
+def _make_postgres(request: pytest.FixtureRequest) -> DatasetEntry:
+    """The same rows in a table on the real test server (tests/services/postgres.py)."""
+    from huntlab.connectors.postgres import postgres_entry
+
+    conn = request.getfixturevalue("postgres_connection")
+    entry = postgres_entry("t", "test", conn, table="contract")
+    connector_for(entry).write(pa.Table.from_pylist(ROWS), "overwrite")
+    return entry
+
+
+@pytest.fixture(
+    params=[
+        "parquet",
+        "csv",
+        "jsonl",
+        "delta",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+    ]
+)
 def entry(request: pytest.FixtureRequest, tmp_path: Path) -> DatasetEntry:
+    if request.param == "postgres":
+        return _make_postgres(request)
     return _make(request.param, tmp_path)
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, insert, select, text, update
+from sqlalchemy import URL, Engine, create_engine, delete, event, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from huntlab.catalog.schema import datasets, lineage, runs
@@ -69,7 +69,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 class MetadataStore:
     """Catalog, runs and lineage, migrated to the latest schema on open."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str | URL) -> None:
+        # A URL object masks its password when printed in an error message.
         self.url = url
         try:
             self.engine: Engine = create_engine(url, future=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -85,8 +85,18 @@ def add(
     partition_by: Annotated[str | None, typer.Option(help="Managed: partition columns.")] = None,
     description: Annotated[str, typer.Option(help="What the data is.")] = "",
     replace: Annotated[bool, typer.Option(help="Redefine an existing dataset.")] = False,
+    postgres: Annotated[
+        str | None, typer.Option("--postgres", help="PostgreSQL table: [schema.]table.")
+    ] = None,
+    query: Annotated[str | None, typer.Option(help="PostgreSQL query (read-only dataset).")] = None,
+    connection: Annotated[
+        str | None, typer.Option(help="Named connection from huntlab.toml [connections.NAME].")
+    ] = None,
+    pg_schema: Annotated[
+        str | None, typer.Option(help="PostgreSQL schema, when the table name has a dot.")
+    ] = None,
 ) -> None:
-    """Add an external dataset over files, or a managed one."""
+    """Add an external dataset over files or PostgreSQL, or a managed one."""
     from pathlib import Path
 
     from huntlab.catalog.store import DatasetEntry
@@ -98,7 +108,9 @@ def add(
     ws = workspace()
     check_name(name)
     parts = [p.strip() for p in (partition_by or "").split(",") if p.strip()]
-    if managed:
+    if postgres is not None or query is not None:
+        entry = _postgres_entry(ws, name, postgres, query, connection, pg_schema, description)
+    elif managed:
         entry = DatasetEntry(
             name,
             "managed",
@@ -128,6 +140,42 @@ def add(
         connector_for(entry).schema()  # fail now, not at the first job, if unreadable
     ws.store.add_dataset(entry, replace=replace)
     console().print(f"[green]added[/] {entry.kind} dataset '{name}' ({entry.format})")
+
+
+def _postgres_entry(
+    ws: Any,
+    name: str,
+    table: str | None,
+    query: str | None,
+    connection: str | None,
+    schema: str | None,
+    description: str,
+) -> Any:
+    """A PostgreSQL dataset on a named connection; its schema is read now to fail early."""
+    from huntlab.config import PostgresConnection
+    from huntlab.connectors.base import connector_for
+    from huntlab.connectors.postgres import postgres_entry
+    from huntlab.errors import InputError
+
+    if table is not None and query is not None:
+        raise InputError("pass --postgres TABLE or --query SQL, not both")
+    if not connection:
+        raise InputError(
+            "a PostgreSQL dataset needs --connection NAME",
+            'Define [connections.NAME] with type = "postgres" in huntlab.toml',
+        )
+    conn = ws.config.connection(connection)
+    if not isinstance(conn, PostgresConnection):
+        raise InputError(f"connection '{connection}' is of type {conn.type}, not postgres")
+    entry = postgres_entry(
+        name, connection, conn, table=table, schema=schema, query=query, description=description
+    )
+    pg = connector_for(entry)
+    if pg.exists():  # type: ignore[attr-defined]
+        pg.schema()  # unreadable types fail now, not at the first job
+    else:
+        console().print(f"table {entry.location} does not exist yet: the first write creates it")
+    return entry
 
 
 @datasets_app.command()
