@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 # Fixture modules of the real services (one per service; see tests/services/__init__.py).
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["tests.services.cassandra"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO / ".." / "shared" / "data"
