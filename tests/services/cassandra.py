@@ -20,6 +20,9 @@ def cassandra_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cassand
     try:
         yield node
     finally:
+        from huntlab.connectors.cassandra_session import close_all
+
+        close_all()  # the driver would keep reconnecting to the stopped node
         node.stop()
 
 

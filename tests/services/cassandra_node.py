@@ -242,19 +242,22 @@ class CassandraNode:
     def query(self, cql: str) -> list[tuple[object, ...]]:
         """Run one statement as the superuser (readiness check and test set-up)."""
         from cassandra.auth import PlainTextAuthProvider
-        from cassandra.cluster import Cluster
+        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+        from cassandra.policies import RoundRobinPolicy
 
+        profile = ExecutionProfile(load_balancing_policy=RoundRobinPolicy(), request_timeout=30)
         cluster = Cluster(
             ["127.0.0.1"],
             port=self.native_port,
             auth_provider=PlainTextAuthProvider(*SUPERUSER),
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
             connect_timeout=5,
             control_connection_timeout=5,
             protocol_version=5,
         )
         try:
             session = cluster.connect()
-            return [tuple(r) for r in session.execute(cql, timeout=30)]
+            return [tuple(r) for r in session.execute(cql)]
         finally:
             cluster.shutdown()
 
