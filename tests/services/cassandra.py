@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +15,11 @@ PASSWORD_ENV = "HUNTLAB_TEST_CASSANDRA_PASSWORD"
 
 
 @pytest.fixture(scope="session")
-def cassandra_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CassandraNode]:
+def cassandra_node() -> Iterator[CassandraNode]:
     """Start a node (about 10 s, ~0.6 GiB), wait until it answers CQL, stop it at the end."""
-    node = CassandraNode.create(Path(tmp_path_factory.mktemp("cassandra")) / "node")
+    # Its own temporary folder: pytest prunes old basetemps, which other runs may trigger.
+    home = Path(tempfile.mkdtemp(prefix="huntlab-cassandra-"))
+    node = CassandraNode.create(home / "node")
     node.start()
     try:
         yield node
@@ -23,7 +27,8 @@ def cassandra_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cassand
         from huntlab.connectors.cassandra_session import close_all
 
         close_all()  # the driver would keep reconnecting to the stopped node
-        node.stop()
+        node.kill()  # its data is thrown away: no need for a graceful drain
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

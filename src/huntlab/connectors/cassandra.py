@@ -100,6 +100,7 @@ class CassandraConnector(Connector):
         return self._connection
 
     def session(self) -> Session:
+        self._consistency()  # a misspelt level fails before any connection is made
         return session_for(self.connection(), float(self.option("timeout", 30)))
 
     def _consistency(self, override: str | None = None) -> int:

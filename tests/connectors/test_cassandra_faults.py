@@ -1,0 +1,180 @@
+"""Bad input and faults against the real Cassandra node: clear errors, nothing dropped silently."""
+
+from __future__ import annotations
+
+import string
+
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from huntlab.catalog.store import DatasetEntry
+from huntlab.config import CassandraConnection
+from huntlab.connectors.base import Filter, connector_for
+from huntlab.connectors.cassandra import CassandraConnector
+from huntlab.errors import ConfigError, ConnectorError, InputError
+from tests.connectors.test_cassandra import _names, dataset, new_table
+from tests.services.cassandra import PASSWORD_ENV
+from tests.services.cassandra_node import free_port
+
+pytestmark = pytest.mark.cassandra
+
+
+def direct(node, location: str, **conn) -> CassandraConnector:
+    """A connector with an explicit connection (no catalog) to the test node."""
+    settings_ = {
+        "type": "cassandra",
+        "port": node.native_port,
+        "user": "cassandra",
+        "password_env": PASSWORD_ENV,
+        "consistency": "ONE",
+        **conn,
+    }
+    entry = DatasetEntry("d", "external", "cassandra", location)
+    return CassandraConnector(entry, connection=CassandraConnection.model_validate(settings_))
+
+
+def test_unknown_keyspace_and_table_are_named(cassandra_ws, cassandra_keyspace) -> None:
+    with pytest.raises(ConnectorError, match="keyspace 'nope' does not exist"):
+        dataset(cassandra_ws, "nope", "t").read()
+    with pytest.raises(ConnectorError, match=f"table '{cassandra_keyspace}.missing' does not"):
+        dataset(cassandra_ws, cassandra_keyspace, "missing").schema()
+
+
+@pytest.mark.parametrize(
+    "location", ["ks", "ks.a-b", "ks.x;DROP TABLE y", 'k"s.t', "ks." + "t" * 49, ".t"]
+)
+def test_invalid_keyspace_or_table_names_are_refused(location: str) -> None:
+    with pytest.raises(InputError):
+        connector_for(DatasetEntry("d", "external", "cassandra", location))
+
+
+def test_wrong_types_and_keys_are_refused_before_writing(
+    cassandra_ws, cassandra_node, cassandra_keyspace
+) -> None:
+    table = new_table(cassandra_node, cassandra_keyspace, "k int, n int, u uuid, ip inet", "k")
+    conn = dataset(cassandra_ws, cassandra_keyspace, table)
+    bad = [
+        (pa.table({"k": [1], "n": ["seven"]}), "'n' is int in Cassandra but the data has string"),
+        (pa.table({"k": [1], "n": [2**40]}), "'n' is int"),
+        (pa.table({"k": [1], "u": ["not-a-uuid"]}), "'u': 'not-a-uuid' is not a UUID"),
+        (pa.table({"k": [1], "ip": ["300.1.1.1"]}), "not an IPv4 or IPv6 address"),
+        (pa.table({"k": pa.array([1, None])}), "primary key column 'k' has 1 null"),
+        (pa.table({"n": [1]}), r"primary key columns \['k'\] are missing"),
+        (pa.table({"k": [1], "zz": [1]}), r"columns \['zz'\] are not in the Cassandra table"),
+    ]
+    for data, message in bad:
+        with pytest.raises(InputError, match=message):
+            conn.write(data)
+    assert conn.read().num_rows == 0  # nothing half-written
+
+
+def test_unmappable_types_are_named(cassandra_ws, cassandra_node, cassandra_keyspace) -> None:
+    table = new_table(
+        cassandra_node, cassandra_keyspace, "k int, pair frozen<tuple<int, text>>, ok text", "k"
+    )
+    cassandra_node.query(f"INSERT INTO {cassandra_keyspace}.{table} (k, ok) VALUES (1, 'y')")
+    conn = dataset(cassandra_ws, cassandra_keyspace, table)
+    with pytest.raises(ConnectorError, match="column 'pair' has CQL type frozen<tuple<int, text>>"):
+        conn.read()
+    assert conn.read(["k", "ok"]).to_pylist() == [{"k": 1, "ok": "y"}]
+
+
+def test_unreachable_node_is_a_clear_transient_error(cassandra_node, monkeypatch) -> None:
+    monkeypatch.setenv(PASSWORD_ENV, "cassandra")
+    conn = direct(cassandra_node, "ks.t", port=free_port())
+    with pytest.raises(ConnectorError, match="cannot connect to Cassandra at 127.0.0.1") as info:
+        conn.read()
+    assert info.value.transient
+
+
+def test_wrong_credentials(cassandra_node, cassandra_keyspace, monkeypatch) -> None:
+    monkeypatch.setenv(PASSWORD_ENV, "wrong password")
+    with pytest.raises(ConnectorError, match="authentication failed"):
+        direct(cassandra_node, f"{cassandra_keyspace}.t").read()
+    monkeypatch.delenv(PASSWORD_ENV)
+    with pytest.raises(ConfigError, match=PASSWORD_ENV):
+        direct(cassandra_node, f"{cassandra_keyspace}.t").read()
+
+
+def test_unknown_consistency_level(cassandra_node, monkeypatch) -> None:
+    monkeypatch.setenv(PASSWORD_ENV, "cassandra")
+    with pytest.raises(ConfigError, match="unknown Cassandra consistency level 'SOME'"):
+        direct(cassandra_node, "ks.t", consistency="SOME").read()
+
+
+# Column names from outside: quotes, spaces, reserved words, capitals, unicode.
+column_names = st.text(
+    alphabet=st.sampled_from(string.ascii_letters + string.digits + " _\"'-;.()é"),
+    min_size=1,
+    max_size=20,
+).filter(lambda s: s.strip() == s and s)
+hostile = st.lists(column_names, min_size=2, max_size=4, unique_by=str.lower)
+
+
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(names=hostile)
+def test_hostile_column_names_round_trip(cassandra_ws, cassandra_keyspace, names) -> None:
+    conn = dataset(cassandra_ws, cassandra_keyspace, f"h{next(_names)}")
+    data = pa.table({n: [f"{n}-{i}" for i in range(3)] for n in names})
+    conn.write(data, keys=[names[0]])
+    back = conn.read()
+    assert sorted(back.column_names) == sorted(names)
+    assert back.sort_by(names[0]).select(names).to_pylist() == data.to_pylist()
+
+
+@pytest.fixture(scope="module")
+def values_table(cassandra_node, cassandra_keyspace) -> str:
+    return new_table(
+        cassandra_node,
+        cassandra_keyspace,
+        "run int, id bigint, s text, f double, b blob, l list<int>",
+        "(run), id",
+    )
+
+
+_runs = iter(range(10**6))
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(-(2**63), 2**63 - 1),
+            st.text(max_size=30),
+            st.floats(allow_nan=False),
+            st.binary(max_size=20),
+            st.lists(st.integers(-(2**31), 2**31 - 1), max_size=4),
+        ),
+        min_size=1,
+        max_size=30,
+        unique_by=lambda r: r[0],
+    )
+)
+def test_values_from_outside_round_trip(
+    cassandra_ws, cassandra_keyspace, values_table, rows
+) -> None:
+    conn = dataset(cassandra_ws, cassandra_keyspace, values_table)
+    run = next(_runs)  # each example writes its own partition and reads it back by key
+    ids, texts, floats, blobs, lists = map(list, zip(*rows))
+    data = pa.table(
+        {
+            "run": pa.array([run] * len(ids), pa.int32()),
+            "id": pa.array(ids, pa.int64()),
+            "s": texts,
+            "f": floats,
+            "b": pa.array(blobs, pa.binary()),
+            "l": pa.array(lists, pa.list_(pa.int32())),
+        }
+    )
+    conn.write(data)
+    back = conn.read(filters=[Filter("run", "=", run)]).to_pylist()
+    want = sorted(data.to_pylist(), key=lambda r: r["id"])
+    for r in want:
+        r["l"] = r["l"] or None  # an empty collection is no value in Cassandra
+    assert back == want  # clustering order is by id
