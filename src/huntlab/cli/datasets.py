@@ -85,8 +85,18 @@ def add(
     partition_by: Annotated[str | None, typer.Option(help="Managed: partition columns.")] = None,
     description: Annotated[str, typer.Option(help="What the data is.")] = "",
     replace: Annotated[bool, typer.Option(help="Redefine an existing dataset.")] = False,
+    cassandra: Annotated[
+        str | None, typer.Option(help="A Cassandra table: KEYSPACE.TABLE (or TABLE).")
+    ] = None,
+    connection: Annotated[
+        str | None, typer.Option(help="Named connection in huntlab.toml.")
+    ] = None,
+    ttl: Annotated[int | None, typer.Option(help="Cassandra: TTL in seconds of writes.")] = None,
+    consistency: Annotated[
+        str | None, typer.Option(help="Cassandra: consistency level, e.g. LOCAL_QUORUM.")
+    ] = None,
 ) -> None:
-    """Add an external dataset over files, or a managed one."""
+    """Add an external dataset over files or a Cassandra table, or a managed one."""
     from pathlib import Path
 
     from huntlab.catalog.store import DatasetEntry
@@ -98,7 +108,19 @@ def add(
     ws = workspace()
     check_name(name)
     parts = [p.strip() for p in (partition_by or "").split(",") if p.strip()]
-    if managed:
+    if cassandra:
+        from huntlab.connectors.cassandra import cassandra_entry
+
+        opts = {"ttl": ttl, "consistency": consistency}
+        entry, exists = cassandra_entry(
+            ws, name, cassandra, connection, description=description, options=opts
+        )
+        if not exists:
+            console().print(
+                f"[yellow]table {entry.location} does not exist yet[/]: the first write creates "
+                "it (the job's first key is the partition key, the others cluster)"
+            )
+    elif managed:
         entry = DatasetEntry(
             name,
             "managed",
