@@ -106,6 +106,8 @@ class CassandraNode:
     heap: str = "512M"
     pid: int | None = None
     started_in: float = 0.0
+    # periodic (Cassandra's default) acknowledges before fsync; batch fsyncs first (durable acks)
+    commitlog_sync: str = "periodic"
 
     @classmethod
     def create(cls, home: Path, heap: str = "512M") -> CassandraNode:
@@ -135,8 +137,8 @@ class CassandraNode:
             "initial_token: 0",
             "partitioner: org.apache.cassandra.dht.Murmur3Partitioner",
             "endpoint_snitch: SimpleSnitch",
-            "commitlog_sync: periodic",
-            "commitlog_sync_period: 10000ms",
+            f"commitlog_sync: {self.commitlog_sync}",
+            *(["commitlog_sync_period: 10000ms"] if self.commitlog_sync == "periodic" else []),
             "seed_provider:",
             "  - class_name: org.apache.cassandra.locator.SimpleSeedProvider",
             "    parameters:",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -189,32 +190,48 @@ def _group(prepared: Any, rows: list[tuple], cols: list[Column], opts: WriteOpti
 
 
 def _execute(session: Session, statements: list, total: int, target: str, counter: bool, opts):
-    """Run the statements with bounded in-flight requests; account for every failure."""
-    from cassandra.concurrent import execute_concurrent
+    """Run the statements with at most `concurrency` in flight; stop at the first failure.
 
-    sizes = [n for _, _, n in statements]
-    pairs = [(s, p) for s, p, _ in statements]
-    written, failed, first = 0, 0, None
-    try:
-        results = execute_concurrent(
-            session, pairs, concurrency=opts.concurrency, raise_on_first_error=False
+    Not the driver's execute_concurrent: when a node dies mid-write it recursed through its
+    callbacks here and lost the count of rows written.
+    """
+    lock = threading.Lock()
+    slots = threading.BoundedSemaphore(opts.concurrency)
+    written = [0]
+    errors: list[BaseException] = []
+
+    def ok(_result: Any, n: int) -> None:
+        with lock:
+            written[0] += n
+        slots.release()
+
+    def failed(exc: BaseException) -> None:
+        with lock:
+            errors.append(exc)
+        slots.release()
+
+    for stmt, params, n in statements:
+        if errors:
+            break  # the rest is not sent: the caller retries the whole (idempotent) write
+        slots.acquire()
+        try:
+            future = session.execute_async(stmt, params)
+        except Exception as exc:  # noqa: BLE001 - e.g. NoHostAvailable raised at once
+            failed(exc)
+            break
+        future.add_callbacks(ok, failed, callback_args=(n,))
+    for _ in range(opts.concurrency):  # wait for everything in flight
+        slots.acquire()
+    if errors:
+        err = connector_error(
+            errors[0], f"write {total - written[0]:,} of {total:,} rows to {target}"
         )
-    except Exception as exc:  # noqa: BLE001 - the driver raises before any result
-        raise connector_error(exc, f"write to {target}") from exc
-    for n, (ok, res) in zip(sizes, results):
-        if ok:
-            written += n
-        else:
-            failed += n
-            first = first or res
-    if failed:
-        err = connector_error(first, f"write {failed:,} of {total:,} rows to {target}")
         hint = (
             "Counter increments are not idempotent: rerunning adds the written rows again"
             if counter
             else "Upserts are idempotent: run the same write again to complete it"
         )
-        final = ConnectorError(f"{err.message}; {written:,} rows were written", hint)
+        final = ConnectorError(f"{err.message}; {written[0]:,} rows were written", hint)
         final.transient = err.transient
         raise final from None
-    return written
+    return written[0]
