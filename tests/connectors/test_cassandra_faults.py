@@ -237,3 +237,44 @@ def test_node_killed_mid_write_reports_what_was_written_and_a_retry_completes(
     finally:
         close_all()
         node.kill()
+
+
+def test_missing_driver_names_the_extra(monkeypatch) -> None:
+    import sys
+
+    from huntlab.connectors.cassandra_session import driver
+    from huntlab.errors import MissingDependency
+
+    monkeypatch.setitem(sys.modules, "cassandra", None)
+    with pytest.raises(MissingDependency, match=r"pip install 'huntlab\[cassandra\]'"):
+        driver()
+
+
+@given(splits=st.integers(1, 512))
+def test_token_ranges_cover_the_ring_once(splits: int) -> None:
+    from huntlab.connectors.cassandra import MAX_TOKEN, MIN_TOKEN, token_ranges
+
+    ranges = token_ranges(splits)
+    assert len(ranges) == splits
+    assert ranges[0][0] == MIN_TOKEN and ranges[-1][1] == MAX_TOKEN
+    assert all(a <= b for a, b in ranges)
+    assert all(ranges[i][1] + 1 == ranges[i + 1][0] for i in range(splits - 1))
+
+
+@given(
+    st.recursive(
+        st.sampled_from(["int", "text", "bigint", "date", "uuid", "blob", "decimal"]),
+        lambda inner: st.one_of(
+            inner.map(lambda t: f"list<{t}>"),
+            inner.map(lambda t: f"frozen<set<{t}>>"),
+            st.tuples(inner, inner).map(lambda kv: f"map<{kv[0]}, {kv[1]}>"),
+        ),
+        max_leaves=5,
+    )
+)
+def test_cql_type_text_parses_back_to_itself(text: str) -> None:
+    from huntlab.connectors.cassandra_types import arrow_type, parse_cql_type
+
+    parsed = parse_cql_type(text)
+    assert str(parsed) == text
+    assert arrow_type(parsed, "c") is not None
