@@ -278,3 +278,24 @@ def test_cql_type_text_parses_back_to_itself(text: str) -> None:
     parsed = parse_cql_type(text)
     assert str(parsed) == text
     assert arrow_type(parsed, "c") is not None
+
+
+def test_request_timeout_is_a_clear_transient_error(
+    cassandra_ws, cassandra_node, cassandra_keyspace
+) -> None:
+    table = new_table(cassandra_node, cassandra_keyspace, "k int, v text", "k")
+    conn = dataset(cassandra_ws, cassandra_keyspace, table)
+    conn.write(pa.table({"k": list(range(3000)), "v": ["x" * 100] * 3000}))
+    slow = dataset(cassandra_ws, cassandra_keyspace, table, name="slow", timeout=0.0002)
+    with pytest.raises(ConnectorError, match="OperationTimedOut") as info:
+        slow.read()
+    assert info.value.transient and "retry" in str(info.value)
+
+
+def test_tuning_options_are_typed_and_checked() -> None:
+    from huntlab.connectors.cassandra_catalog import parse_options
+
+    assert parse_options(["splits=8", "timeout=2.5"]) == {"splits": 8, "timeout": 2.5}
+    for bad in ("splits", "splits=many", "splits=0", "drop=1", "ttl=5"):
+        with pytest.raises(InputError):
+            parse_options([bad])

@@ -51,7 +51,10 @@ def test_job_upserts_hash_state_and_another_job_joins_it(
         + f'keyspace = "{cassandra_keyspace}"\nconsistency = "ONE"\nuser = "cassandra"\n'
         + f'password_env = "{PASSWORD_ENV}"\n'
     )
-    r = hl("datasets", "add", "hash_state", "--cassandra", "hash_state_e2e", cwd=demo_ws.root)
+    r = hl(
+        "datasets", "add", "hash_state", "--cassandra", "hash_state_e2e",
+        "--option", "splits=4", "--option", "concurrency=64", cwd=demo_ws.root,
+    )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "does not exist yet" in r.stdout
     (demo_ws.jobs_dir / "hash_state.sql").write_text(STATE_JOB)
@@ -89,3 +92,5 @@ def test_job_upserts_hash_state_and_another_job_joins_it(
         "datasets", "add", "x", "--cassandra", "nope.t", "--connection", "cass", cwd=demo_ws.root
     )
     assert bad.returncode != 0 and "keyspace 'nope' does not exist" in bad.stdout + bad.stderr
+    entry = ws.store.get_dataset("hash_state")
+    assert entry.options["splits"] == 4 and entry.options["concurrency"] == 64

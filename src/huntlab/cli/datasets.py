@@ -95,6 +95,9 @@ def add(
     consistency: Annotated[
         str | None, typer.Option(help="Cassandra: consistency level, e.g. LOCAL_QUORUM.")
     ] = None,
+    option: Annotated[
+        list[str] | None, typer.Option("--option", help="Cassandra: tuning KEY=VALUE.")
+    ] = None,
 ) -> None:
     """Add an external dataset over files or a Cassandra table, or a managed one."""
     from pathlib import Path
@@ -109,9 +112,9 @@ def add(
     check_name(name)
     parts = [p.strip() for p in (partition_by or "").split(",") if p.strip()]
     if cassandra:
-        from huntlab.connectors.cassandra import cassandra_entry
+        from huntlab.connectors.cassandra_catalog import cassandra_entry, parse_options
 
-        opts = {"ttl": ttl, "consistency": consistency}
+        opts = {"ttl": ttl, "consistency": consistency, **parse_options(option or [])}
         entry, exists = cassandra_entry(
             ws, name, cassandra, connection, description=description, options=opts
         )

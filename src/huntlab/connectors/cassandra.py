@@ -327,48 +327,6 @@ class CassandraConnector(Connector):
             self.session().execute(f"DROP TABLE IF EXISTS {quote(self.keyspace)}.{quote(table)}")
 
 
-def cassandra_entry(
-    ws: Workspace,
-    name: str,
-    target: str,
-    connection: str | None,
-    *,
-    description: str = "",
-    options: dict[str, Any] | None = None,
-) -> tuple[DatasetEntry, bool]:
-    """A catalog entry for KEYSPACE.TABLE (or TABLE in the connection's keyspace), checked live.
-
-    Returns the entry and whether the table exists yet (a job's first write creates it).
-    """
-    from huntlab.catalog.store import DatasetEntry
-    from huntlab.config import CassandraConnection
-
-    names = [n for n, c in ws.config.connections.items() if isinstance(c, CassandraConnection)]
-    if connection is None:
-        if len(names) != 1:
-            raise ConfigError(
-                "name the Cassandra connection with --connection "
-                f"(cassandra connections in huntlab.toml: {', '.join(names) or 'none'})"
-            )
-        connection = names[0]
-    conn = ws.config.connection(connection)
-    if not isinstance(conn, CassandraConnection):
-        raise ConfigError(f"connection '{connection}' is {conn.type}, not cassandra")
-    ks, dot, table = target.rpartition(".")
-    ks = ks if dot else conn.keyspace or ""
-    if not ks:
-        raise InputError(
-            f"no keyspace for Cassandra table {target!r}",
-            "Write KEYSPACE.TABLE, or set keyspace in the connection",
-        )
-    opts = {"connection": connection, "workspace": str(ws.root), **(options or {})}
-    opts = {k: v for k, v in opts.items() if v is not None}
-    entry = DatasetEntry(name, "external", "cassandra", f"{ks}.{table}", options=opts)
-    entry.description = description
-    exists = CassandraConnector(entry, workspace=ws).columns(required=False) is not None
-    return entry, exists
-
-
 def _made_by_huntlab(table: str, base: str) -> bool:
     return re.fullmatch(re.escape(base[:40]) + r"_v\d+", table) is not None
 

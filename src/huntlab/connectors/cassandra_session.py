@@ -75,7 +75,10 @@ def _connection_class() -> Any:
 
 
 def session_for(conn: CassandraConnection, timeout: float = 30.0) -> Session:
-    """A connected session for a named connection, shared within the process."""
+    """A connected session for a named connection, shared within the process.
+
+    `timeout` bounds each request (seconds); connecting has its own 10 s limit.
+    """
     driver()
     password = conn.password()
     key = (tuple(conn.contact_points), conn.port, conn.user, password, conn.local_dc, timeout)
@@ -108,8 +111,8 @@ def _connect(conn: CassandraConnection, password: str | None, timeout: float) ->
         auth_provider=auth,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         connection_class=_connection_class(),
-        connect_timeout=min(timeout, 10.0),
-        control_connection_timeout=min(timeout, 10.0),
+        connect_timeout=10.0,
+        control_connection_timeout=10.0,
         protocol_version=5,
     )
     where = f"{','.join(conn.contact_points)}:{conn.port}"
