@@ -95,8 +95,18 @@ def add(
     pg_schema: Annotated[
         str | None, typer.Option(help="PostgreSQL schema, when the table name has a dot.")
     ] = None,
+    cassandra: Annotated[
+        str | None, typer.Option(help="A Cassandra table: KEYSPACE.TABLE (or TABLE).")
+    ] = None,
+    ttl: Annotated[int | None, typer.Option(help="Cassandra: TTL in seconds of writes.")] = None,
+    consistency: Annotated[
+        str | None, typer.Option(help="Cassandra: consistency level, e.g. LOCAL_QUORUM.")
+    ] = None,
+    option: Annotated[
+        list[str] | None, typer.Option("--option", help="Cassandra: tuning KEY=VALUE.")
+    ] = None,
 ) -> None:
-    """Add an external dataset over files or PostgreSQL, or a managed one."""
+    """Add an external dataset over files, PostgreSQL or Cassandra, or a managed one."""
     from pathlib import Path
 
     from huntlab.catalog.store import DatasetEntry
@@ -110,6 +120,18 @@ def add(
     parts = [p.strip() for p in (partition_by or "").split(",") if p.strip()]
     if postgres is not None or query is not None:
         entry = _postgres_entry(ws, name, postgres, query, connection, pg_schema, description)
+    elif cassandra:
+        from huntlab.connectors.cassandra_catalog import cassandra_entry, parse_options
+
+        opts = {"ttl": ttl, "consistency": consistency, **parse_options(option or [])}
+        entry, exists = cassandra_entry(
+            ws, name, cassandra, connection, description=description, options=opts
+        )
+        if not exists:
+            console().print(
+                f"[yellow]table {entry.location} does not exist yet[/]: the first write creates "
+                "it (the job's first key is the partition key, the others cluster)"
+            )
     elif managed:
         entry = DatasetEntry(
             name,

@@ -90,7 +90,7 @@ def register_connector(*formats: str) -> Any:
 def connector_for(entry: DatasetEntry) -> Connector:
     """The connector that serves a catalog entry."""
     # Importing the built-in connectors registers them.
-    from huntlab.connectors import delta, files, postgres  # noqa: F401
+    from huntlab.connectors import cassandra, delta, files, postgres  # noqa: F401
 
     try:
         cls = _REGISTRY[entry.format]
