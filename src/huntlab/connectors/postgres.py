@@ -331,6 +331,8 @@ def describe_error(exc: Exception, dataset: str, action: str, s: PostgresConnect
         what = f"the connection to {server} was closed while trying to {action} '{dataset}'"
         hint = "The transaction was rolled back and the table is as it was; retry"
         transient = True
+    elif state == "23505":
+        hint = "Rows with these keys are already in the table; write with mode merge to upsert"
     elif state == "21000":
         hint = "The data has the same key more than once; deduplicate it before the upsert"
     elif state.startswith(("22", "23", "42")):
