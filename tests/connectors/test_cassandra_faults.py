@@ -6,7 +6,7 @@ import string
 
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from huntlab.catalog.store import DatasetEntry
@@ -117,13 +117,16 @@ hostile = st.lists(column_names, min_size=2, max_size=4, unique_by=str.lower)
     max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(names=hostile)
+@example(names=[".", "0"])
+@example(names=["select", 'A b"c', "it's; DROP TABLE x", "Key"])
 def test_hostile_column_names_round_trip(cassandra_ws, cassandra_keyspace, names) -> None:
     conn = dataset(cassandra_ws, cassandra_keyspace, f"h{next(_names)}")
     data = pa.table({n: [f"{n}-{i}" for i in range(3)] for n in names})
     conn.write(data, keys=[names[0]])
     back = conn.read()
     assert sorted(back.column_names) == sorted(names)
-    assert back.sort_by(names[0]).select(names).to_pylist() == data.to_pylist()
+    # sorted in Python: Arrow's sort_by parses names such as "." as field paths
+    assert sorted(back.to_pylist(), key=lambda r: r[names[0]]) == data.to_pylist()
 
 
 @pytest.fixture(scope="module")
