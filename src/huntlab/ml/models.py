@@ -37,6 +37,13 @@ def task_labels(labels: list[str] | np.ndarray, task: str) -> np.ndarray:
     return y
 
 
+def _openmp_threads(params: dict[str, Any]) -> Any:
+    """Cap OpenMP threads: on a busy 2-core machine two spinning threads ran 10x slower."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=int(params.get("threads", 1)), user_api="openmp")
+
+
 @dataclass
 class UrlClassifier:
     """A fitted or unfitted URL model: feature spec, estimator(s) and the classes it predicts."""
@@ -106,7 +113,7 @@ class UrlClassifier:
         self._scaler = StandardScaler().fit(feats.lexical)
         self._linear = SGDClassifier(
             loss="log_loss",
-            alpha=float(self.params.get("alpha", 1e-6)),
+            alpha=float(self.params.get("alpha", 5e-5)),
             max_iter=int(self.params.get("linear_epochs", 8)),
             tol=None,
             class_weight="balanced",
@@ -114,9 +121,14 @@ class UrlClassifier:
         ).fit(self._hashed(feats), y)
 
     def _fit_gbt(self, feats: UrlFeatures, y: np.ndarray) -> None:
+
+        with _openmp_threads(self.params):
+            self._gbt = self._new_gbt().fit(feats.lexical, y)
+
+    def _new_gbt(self) -> Any:
         from sklearn.ensemble import HistGradientBoostingClassifier
 
-        self._gbt = HistGradientBoostingClassifier(
+        return HistGradientBoostingClassifier(
             max_iter=int(self.params.get("gbt_iter", 120)),
             learning_rate=float(self.params.get("learning_rate", 0.1)),
             max_leaf_nodes=int(self.params.get("max_leaf_nodes", 31)),
@@ -124,7 +136,7 @@ class UrlClassifier:
             class_weight="balanced",
             early_stopping=False,
             random_state=self.seed,
-        ).fit(feats.lexical, y)
+        )
 
     def predict_proba_features(self, feats: UrlFeatures) -> np.ndarray:
         """Class probabilities, columns in `classes_` order."""
@@ -134,7 +146,8 @@ class UrlClassifier:
         if self._linear is not None:
             probs.append(self._linear.predict_proba(self._hashed(feats)))
         if self._gbt is not None:
-            probs.append(self._gbt.predict_proba(feats.lexical))
+            with _openmp_threads(self.params):
+                probs.append(self._gbt.predict_proba(feats.lexical))
         return np.mean(probs, axis=0)
 
     def predict_proba(self, urls: pa.Array | list[str]) -> np.ndarray:
