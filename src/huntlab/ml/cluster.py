@@ -65,7 +65,7 @@ def _host_frame(urls: pa.ChunkedArray, labels: np.ndarray | None, spec: FeatureS
 
 
 def _majority(labels: list[Any], n_classes: int) -> tuple[str | None, float, dict[str, int]]:
-    known = [x for x in labels if x is not None]
+    known = [x for x in labels if isinstance(x, str)]  # pandas turns a missing label into NaN
     if not known:
         return None, 0.0, {}
     vals, counts = np.unique(np.asarray(known, dtype=object), return_counts=True)
@@ -172,7 +172,7 @@ def _held_back(agg: Any, hidden: np.ndarray, n_classes: int) -> dict[str, Any]:
     truth = h["label"].to_numpy(dtype=object)
     out: dict[str, Any] = {"hidden_hosts": int(len(h))}
     for floor in (0.5, 0.8, 0.9):
-        sel = (conf >= floor) & (guess != None)  # noqa: E711 - numpy elementwise comparison
+        sel = (conf >= floor) & np.array([isinstance(g, str) for g in guess], dtype=bool)
         mal_guess = sel & (guess != BENIGN)
         mal_true = truth != BENIGN
         out[f"conf>={floor}"] = {
