@@ -16,8 +16,15 @@ def test_clusters_of_the_sample_are_purer_than_chance(url_sample: pa.Table, feat
     labels = np.asarray(url_sample["label"].to_pylist(), dtype=object)
     res = cluster_hosts(url_sample["url"], labels, feature_spec, k=60, seed=7)
     t = res.table
-    assert {"cluster_id", "method", "size", "members_sample", "label", "confidence",
-            "evidence"} <= set(t.column_names)
+    assert {
+        "cluster_id",
+        "method",
+        "size",
+        "members_sample",
+        "label",
+        "confidence",
+        "evidence",
+    } <= set(t.column_names)
     # Chance purity is the share of the largest class among URLs (benign, 0.375 here); measured
     # k-means purity on this sample is 0.72.
     _values, counts = np.unique(labels, return_counts=True)
@@ -34,8 +41,9 @@ def test_a_kit_path_on_several_domains_is_one_cluster() -> None:
     urls = [f"http://site{i}.example{i}.com" + kit.format(i * 7) for i in range(4)]
     urls += [f"http://blog{i}.org/about/team-{i}" for i in range(30)]
     labels = np.asarray(["phishing"] * 4 + ["benign"] * 30, dtype=object)
-    res = cluster_hosts(pa.chunked_array([pa.array(urls)]), labels, FeatureSpec(), k=3,
-                        hold_back=0.0)
+    res = cluster_hosts(
+        pa.chunked_array([pa.array(urls)]), labels, FeatureSpec(), k=3, hold_back=0.0
+    )
     kits = [r for r in res.table.to_pylist() if r["method"] == "kit_path"]
     kits = [r for r in kits if "anmelden" in r["evidence"]]  # the shared /about/team-0 is one too
     assert len(kits) == 1

@@ -57,7 +57,13 @@ def test_invalid_percent_encoding_is_kept_not_dropped() -> None:
 
 def test_registered_domains_use_the_public_suffix_list() -> None:
     doms = split_hosts(pa.array(["a.b.bbc.co.uk", "x.github.io", "1.2.3.4", "", "localhost"]))
-    assert doms["reg_domain"].to_pylist() == ["bbc.co.uk", "x.github.io", "1.2.3.4", "", "localhost"]
+    assert doms["reg_domain"].to_pylist() == [
+        "bbc.co.uk",
+        "x.github.io",
+        "1.2.3.4",
+        "",
+        "localhost",
+    ]
     assert doms["private_suffix"].to_pylist() == [False, True, False, False, False]
     assert registered_domains(["https://www.mail.google.com/x"]).to_pylist() == ["google.com"]
 
@@ -109,8 +115,9 @@ def test_any_text_featurizes_without_error(urls: list[str]) -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(
-    st.from_regex(r"[a-z0-9]{1,12}(\.[a-z0-9]{1,8}){0,3}\.(com|net|co\.uk|io)", fullmatch=True)
-    .filter(lambda h: not h.startswith("www")),
+    st.from_regex(
+        r"[a-z0-9]{1,12}(\.[a-z0-9]{1,8}){0,3}\.(com|net|co\.uk|io)", fullmatch=True
+    ).filter(lambda h: not h.startswith("www")),
     st.from_regex(r"(/[A-Za-z0-9_-]{0,10}){0,4}", fullmatch=True),
 )
 def test_scheme_and_www_never_change_the_features(host: str, path: str) -> None:

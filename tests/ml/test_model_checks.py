@@ -46,8 +46,10 @@ def fitted(prepared, feature_spec) -> dict:
 def test_fit_score_contract(fitted, prepared, kind: str, task: str) -> None:
     feats, labels, _, test = prepared
     m = fitted[kind, task]
-    expected = {"multiclass": ["benign", "malware", "phishing", "spam"],
-                "binary": ["benign", "malicious"]}[task]
+    expected = {
+        "multiclass": ["benign", "malware", "phishing", "spam"],
+        "binary": ["benign", "malicious"],
+    }[task]
     assert m.classes_ == expected
     p = m.predict_proba_features(feats.take(test[:50]))
     assert p.shape == (50, len(expected))

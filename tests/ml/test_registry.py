@@ -31,8 +31,9 @@ def test_migration_creates_the_models_table(empty_ws) -> None:
 
 def test_register_versions_promote_and_load(empty_ws, small_model: UrlClassifier) -> None:
     ws = empty_ws
-    r1 = registry.register(ws, "urlm", small_model, metrics={"test": {"roc_auc": 0.9}},
-                           training_data={"urls": "3"})
+    r1 = registry.register(
+        ws, "urlm", small_model, metrics={"test": {"roc_auc": 0.9}}, training_data={"urls": "3"}
+    )
     r2 = registry.register(ws, "urlm", small_model, metrics={}, training_data={"urls": "4"})
     assert (r1.version, r2.version) == (1, 2)
     assert r1.stage == r2.stage == "challenger"

@@ -52,12 +52,13 @@ def load_urls(
         typer.Option(help="Comma list: iscx2016, esdaung2021, phishstorm2014 (default all)."),
     ] = None,
     popular: Annotated[str, typer.Option(help="Dataset for the Tranco ranks.")] = "popular_domains",
+    sample: Annotated[int | None, typer.Option(help="Load a random sample of N URLs.")] = None,
 ) -> None:
     """Load the labeled URL collections and the popular-domain list into managed datasets."""
     from huntlab.ml.loading import load_shared_urls
 
     ws = workspace()
-    counts = load_shared_urls(ws, source, output, _list(collections), popular)
+    counts = load_shared_urls(ws, source, output, _list(collections), popular, sample)
     for name, n in counts.items():
         console().print(f"[green]loaded {n:,} rows[/] into '{name}'")
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from huntlab.connectors.base import connector_for
 from huntlab.ml.data import read_collections, read_popular
 
@@ -18,10 +20,15 @@ def load_shared_urls(
     output: str = "urls",
     collections: list[str] | None = None,
     popular: str | None = "popular_domains",
+    sample: int | None = None,
+    seed: int = 7,
 ) -> dict[str, int]:
     """Write labeled URLs (url, label, collection) and Tranco ranks; one atomic commit each."""
     source = source if source.is_absolute() else (Path.cwd() / source)
     table = read_collections(source, collections)
+    if sample and sample < table.num_rows:
+        rng = np.random.default_rng(seed)
+        table = table.take(np.sort(rng.choice(table.num_rows, sample, replace=False)))
     counts = {output: table.num_rows}
     connector_for(ws.ensure_managed(output)).write(table, "overwrite")
     ws.store.touch_dataset(output)
