@@ -1,4 +1,4 @@
-"""The ml workflow from the command line, as a user runs it: load, train, promote, score, retrain."""
+"""The ml workflow from the command line as a user runs it: load, train, promote, score, retrain."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The shared check suite every URL model passes: contract, pickling, determinism, a quality floor."""
+"""The check suite every URL model passes: contract, pickling, determinism, a quality floor."""
 
 from __future__ import annotations
 

@@ -131,7 +131,6 @@ def clusters(
 ) -> None:
     """Show the largest suspicious (non-benign) clusters."""
     from huntlab.cli.render import arrow_table
-
     from huntlab.workspace import check_name
 
     view = '"' + check_name(data).replace('"', '""') + '"'  # an identifier, quoted, never a value

@@ -1,4 +1,4 @@
-"""The labeled URL collections in shared/data/urls, read into one Arrow table (url, label, collection)."""
+"""The labeled URL collections of shared/data/urls as one Arrow table (url, label, collection)."""
 
 from __future__ import annotations
 

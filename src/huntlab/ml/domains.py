@@ -74,8 +74,8 @@ def registered_domains(urls: list[str] | pa.Array) -> pa.Array:
 def popularity_ranks(domains: list[str]) -> dict[str, int]:
     """A rank per registered domain (1 = most popular), from an ordered list such as Tranco."""
     ranks: dict[str, int] = {}
-    for i, d in enumerate(domains, start=1):
-        d = (d or "").strip().lower()
+    for i, raw in enumerate(domains, start=1):
+        d = (raw or "").strip().lower()
         if d and d not in ranks:
             ranks[d] = i
     return ranks

@@ -83,7 +83,8 @@ def _feature_sql() -> dict[str, str]:
         "host_digit_ratio": _ratio("[0-9]", "host"),
         "host_hyphens": _count("-", "host"),
         "host_entropy": _entropy("host"),
-        "is_ip": r"regexp_full_match(host, '[0-9]{1,3}(\.[0-9]{1,3}){3}|\[.*\]|[0-9]+|0x[0-9a-f]+')",
+        "is_ip": r"regexp_full_match(host, "
+        r"'[0-9]{1,3}(\.[0-9]{1,3}){3}|\[.*\]|[0-9]+|0x[0-9a-f]+')",
         "has_port": "port <> '' AND port NOT IN ('80', '443')",
         "has_userinfo": "has_userinfo",
         "punycode": "contains(host, 'xn--')",

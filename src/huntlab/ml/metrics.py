@@ -1,4 +1,4 @@
-"""Metrics that do not flatter: per class, macro, ROC-AUC, recall at a fixed benign false-positive rate."""
+"""Metrics that do not flatter: per class, macro, ROC-AUC, recall at a fixed benign FPR."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ FPR_POINTS = (0.01, 0.001)
 
 
 def recall_at_fpr(y_bin: np.ndarray, score: np.ndarray, fpr_target: float) -> dict[str, float]:
-    """Best recall whose false-positive rate on benign stays within the target, and its threshold."""
+    """Best recall whose false-positive rate on benign stays within the target."""
     from sklearn.metrics import roc_curve
 
     fpr, tpr, thr = roc_curve(y_bin, score)

@@ -1,4 +1,4 @@
-"""The model registry: versions with params, metrics, data lineage, a joblib artifact and a stage."""
+"""The model registry: versions with params, metrics, data lineage, joblib artifact, stage."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Train URL models from a workspace dataset: split, fit candidates, pick by validation, register."""
+"""Train URL models on a workspace dataset: split, fit candidates, pick on validation, register."""
 
 from __future__ import annotations
 
