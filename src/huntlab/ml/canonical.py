@@ -56,6 +56,15 @@ ORDER BY rid
 """
 
 
+def connect() -> duckdb.DuckDBPyConnection:
+    """A private in-memory DuckDB for feature SQL (no progress bar on the terminal)."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
 def canonicalize(con: duckdb.DuckDBPyConnection, urls: pa.Array | pa.ChunkedArray) -> pa.Table:
     """Split URLs into canonical host, path, query and fragment (one row per input, same order)."""
     src = pa.table({"url": pa.chunked_array([urls]) if isinstance(urls, pa.Array) else urls})

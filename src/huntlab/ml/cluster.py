@@ -131,11 +131,9 @@ def _mal_share(counts: dict[str, int]) -> float | None:
 
 
 def _kit_clusters(parts: pa.Table, feats: Any, min_domains: int) -> list[tuple[str, list[str]]]:
-    import duckdb
+    from huntlab.ml.canonical import canonicalize, connect
 
-    from huntlab.ml.canonical import canonicalize
-
-    con = duckdb.connect()
+    con = connect()
     try:
         canon = canonicalize(con, pa.chunked_array([pa.array(feats.text, pa.large_string())]))
         con.register(

@@ -56,14 +56,12 @@ def split_hosts(hosts: pa.Array | pa.ChunkedArray) -> pa.Table:
 
 def registered_domains(urls: list[str] | pa.Array) -> pa.Array:
     """The registered domain of each URL (canonicalized first), e.g. for grouped splits."""
-    import duckdb
-
-    from huntlab.ml.canonical import canonicalize
+    from huntlab.ml.canonical import canonicalize, connect
 
     arr = (
         urls if isinstance(urls, pa.Array | pa.ChunkedArray) else pa.array(urls, pa.large_string())
     )
-    con = duckdb.connect()
+    con = connect()
     try:
         parts = canonicalize(con, arr)
     finally:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from huntlab.ml.canonical import canonical_text, canonicalize
+from huntlab.ml.canonical import canonical_text, canonicalize, connect
 from huntlab.ml.domains import split_hosts
 
 FEATURE_VERSION = "urlfeat-1"
@@ -41,12 +41,35 @@ EXECUTABLE = r"\.(exe|scr|zip|rar|7z|apk|jar|bat|msi|dll|bin|cab|vbs|ps1|cmd|pif
 
 
 def _entropy(col: str) -> str:
-    """Shannon entropy of a text column, in SQL (a lambda over its distinct characters)."""
-    return (
-        f"coalesce(list_sum(list_transform(list_distinct(string_split({col}, '')), "
-        f"c -> -((length({col}) - length(replace({col}, c, ''))) / length({col})) "
-        f"* ln((length({col}) - length(replace({col}, c, ''))) / length({col})))), 0)"
-    )
+    """Marks a feature computed after the query: the byte entropy of this text expression."""
+    return f"{ENTROPY_MARK}{col}"
+
+
+ENTROPY_MARK = "ENTROPY:"
+
+
+def byte_entropy(texts: pa.Array | pa.ChunkedArray, chunk: int = 16_384) -> np.ndarray:
+    """Shannon entropy (nats) of each string's bytes, vectorised over Arrow buffers in numpy.
+
+    DuckDB's per-character lambdas took 9 s per 100k paths here; byte counts with bincount take
+    a fraction of a second.
+    """
+    arr = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
+    arr = arr.cast(pa.large_string()).fill_null("")
+    out = np.zeros(len(arr), dtype=np.float64)
+    for start in range(0, len(arr), chunk):
+        part = arr.slice(start, chunk)
+        offsets = np.frombuffer(part.buffers()[1], dtype=np.int64)[
+            part.offset : part.offset + len(part) + 1
+        ]
+        data = np.frombuffer(part.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+        lengths = np.diff(offsets)
+        rows = np.repeat(np.arange(len(part)), lengths)
+        counts = np.bincount(rows * 256 + data, minlength=len(part) * 256).reshape(-1, 256)
+        p = counts / np.maximum(lengths, 1)[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[start : start + len(part)] = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)
+    return out
 
 
 def _ratio(pattern: str, col: str) -> str:
@@ -191,10 +214,8 @@ class FeatureSpec:
 
     def compute(self, urls: pa.Array | pa.ChunkedArray | list[str]) -> UrlFeatures:
         """Canonicalize and featurize a batch of URLs (vectorised in DuckDB)."""
-        import duckdb
-
         arr = urls if isinstance(urls, pa.Array | pa.ChunkedArray) else pa.array(urls, pa.string())
-        con = duckdb.connect()
+        con = connect()
         try:
             parts = canonicalize(con, arr)
             doms = split_hosts(parts["host"])
@@ -209,12 +230,10 @@ class FeatureSpec:
                 }
             )
             con.register("ranks", rank)
-            lexical = con.execute(_lexical_query()).fetchnumpy()
+            lexical = con.execute(_lexical_query()).to_arrow_table()
         finally:
             con.close()
-        matrix = np.column_stack(
-            [np.asarray(lexical[n], dtype=np.float32) for n in LEXICAL_FEATURES]
-        )
+        matrix = np.column_stack([_as_numbers(lexical[n]) for n in LEXICAL_FEATURES])
         return UrlFeatures(
             lexical=np.nan_to_num(matrix, nan=0.0),
             text=canonical_text(parts).to_pylist(),
@@ -224,10 +243,20 @@ class FeatureSpec:
         )
 
 
+def _as_numbers(col: pa.ChunkedArray) -> np.ndarray:
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        return byte_entropy(col).astype(np.float32)
+    return col.to_numpy().astype(np.float32)
+
+
+def _select(name: str, sql: str) -> str:
+    if sql.startswith(ENTROPY_MARK):
+        return f"CAST(({sql.removeprefix(ENTROPY_MARK)}) AS VARCHAR) AS {name}"
+    return f"CAST(({sql}) AS DOUBLE) AS {name}"
+
+
 def _lexical_query() -> str:
-    cols = ",\n    ".join(
-        f"CAST(({sql}) AS DOUBLE) AS {name}" for name, sql in FEATURES_SQL.items()
-    )
+    cols = ",\n    ".join(_select(name, sql) for name, sql in FEATURES_SQL.items())
     return f"""
 WITH u AS (
     SELECT u_in.*, r.rank,
