@@ -144,9 +144,8 @@ def full_evaluation(
     sections = [
         (
             "Data",
-            f"{len(data.labels):,} URLs; collections "
-            f"{dict(zip(*np.unique(data.collections, return_counts=True)))}; "
-            f"classes {dict(zip(*np.unique(data.labels, return_counts=True)))}",
+            f"{len(data.labels):,} URLs; collections {_counts(data.collections)}; "
+            f"classes {_counts(data.labels)}",
         ),
         ("Summary", summary_table(rows)),
         ("How to read it", _HOW_TO_READ),
@@ -165,6 +164,11 @@ def full_evaluation(
     )
     write_report(folder, "URL classifier evaluation", sections, results)
     return results
+
+
+def _counts(values: np.ndarray) -> dict[str, int]:
+    keys, counts = np.unique(values, return_counts=True)
+    return {str(k): int(c) for k, c in zip(keys, counts)}
 
 
 def _unit(groups: np.ndarray, seed: int) -> np.ndarray:
