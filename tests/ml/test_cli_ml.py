@@ -84,8 +84,9 @@ def test_retrain_decides_and_records_why(ml_ws: Path) -> None:
 
 
 def test_cluster_and_show_suspicious_clusters(ml_ws: Path) -> None:
-    out = ok("ml", "cluster", "--k", "40", cwd=ml_ws)
+    out = ok("ml", "cluster", "--k", "40", "--model", "url_model", cwd=ml_ws)
     assert "k-means purity" in out and "hidden_hosts" in out
+    assert "cluster_only_precision" in out and "model_recall" in out
     out = ok("ml", "clusters", "--min-confidence", "0.3", cwd=ml_ws)
     assert "largest suspicious clusters" in out
     assert any(w in out for w in ("phishing", "malware", "spam"))

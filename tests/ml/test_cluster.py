@@ -49,3 +49,17 @@ def test_a_kit_path_on_several_domains_is_one_cluster() -> None:
     assert len(kits) == 1
     assert kits[0]["size"] == 4 and kits[0]["label"] == "phishing"
     assert "anmelden.php" in kits[0]["evidence"]
+
+
+def test_cluster_labels_against_a_model_that_flags_nothing(url_sample: pa.Table, feature_spec):
+    labels = np.asarray(url_sample["label"].to_pylist(), dtype=object)
+    zeros = np.zeros(url_sample.num_rows)
+    res = cluster_hosts(
+        url_sample["url"], labels, feature_spec, k=60, url_scores=zeros, threshold=0.5
+    )
+    vs = res.held_back["against_model"]
+    assert vs["model_recall"] == 0.0 and vs["model_precision"] is None
+    # Everything found is found by the clusters alone, at the precision measured for them.
+    assert vs["cluster_only_malicious"] > 0
+    assert vs["combined_recall"] == vs["cluster_only_malicious"] / vs["malicious_hosts"]
+    assert vs["cluster_only_precision"] > 0.8

@@ -99,6 +99,10 @@ def cluster(
     k: Annotated[int, typer.Option(help="K-means clusters.")] = 200,
     sample: Annotated[int | None, typer.Option(help="Use a sample of N URLs.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Compare with this model's per-URL flags (NAME or NAME@VERSION)."),
+    ] = None,
 ) -> None:
     """Cluster hosts by URL features and shared kit paths; label clusters; report purity."""
     import json
@@ -110,8 +114,19 @@ def cluster(
     def go(ws, run_id):  # type: ignore[no-untyped-def]
         labeled = read_labeled(ws, data, sample, seed)
         spec, _ = feature_spec(ws)
+        scores, thr = None, 0.5
+        if model:
+            from huntlab.ml import registry
+            from huntlab.ml.score import default_threshold
+
+            rec = registry.get(ws, *registry.parse_ref(model))
+            clf = registry.load(ws, rec)
+            scores = clf.malicious_score(clf.predict_proba(labeled.urls))
+            thr = default_threshold(rec)
         with console().status("clustering hosts"):
-            res = cluster_hosts(labeled.urls, labeled.labels, spec, k=k, seed=seed)
+            res = cluster_hosts(
+                labeled.urls, labeled.labels, spec, k=k, seed=seed, url_scores=scores, threshold=thr
+            )
         ver = connector_for(ws.ensure_managed(output)).write(res.table, "overwrite", run_id=run_id)
         ws.store.touch_dataset(output)
         return res, len(labeled.labels), res.table.num_rows, labeled.versions, {output: ver}

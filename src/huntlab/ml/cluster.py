@@ -43,8 +43,10 @@ class Clustering:
     held_back: dict[str, Any] = field(default_factory=dict)
 
 
-def _host_frame(urls: pa.ChunkedArray, labels: np.ndarray | None, spec: FeatureSpec) -> Any:
-    """Per-host mean features, URL count, and the majority known label of its URLs."""
+def _host_frame(
+    urls: pa.ChunkedArray, labels: np.ndarray | None, spec: FeatureSpec, scores: Any = None
+) -> Any:
+    """Per-host mean features, URL count, majority known label and highest model score."""
     import pandas as pd
 
     feats = spec.compute(urls)
@@ -56,6 +58,9 @@ def _host_frame(urls: pa.ChunkedArray, labels: np.ndarray | None, spec: FeatureS
     agg["log_urls"] = np.log1p(df.groupby("host", sort=True).size())
     agg["reg_domain"] = df.groupby("host", sort=True)["reg_domain"].first()
     agg["n_urls"] = df.groupby("host", sort=True).size()
+    if scores is not None:
+        df["score"] = scores
+        agg["model_score"] = df.groupby("host", sort=True)["score"].max()
     if labels is not None:
         agg["label"] = df.groupby("host", sort=True)["label"].agg(lambda s: s.mode().iloc[0])
     else:
@@ -84,13 +89,19 @@ def cluster_hosts(
     seed: int = 7,
     hold_back: float = 0.3,
     min_kit_domains: int = 3,
+    url_scores: np.ndarray | None = None,
+    threshold: float = 0.5,
 ) -> Clustering:
-    """K-means over host features plus kit-path clusters; labels from visible members only."""
+    """K-means over host features plus kit-path clusters; labels from visible members only.
+
+    With `url_scores` (a per-URL model's P(malicious)) the held-back report also counts the
+    malicious hosts that cluster labels find and the model misses at `threshold`.
+    """
     require_sklearn()
     from sklearn.cluster import MiniBatchKMeans
     from sklearn.preprocessing import StandardScaler
 
-    agg, parts, feats = _host_frame(urls, labels, spec)
+    agg, parts, feats = _host_frame(urls, labels, spec, url_scores)
     x = StandardScaler().fit_transform(agg[[*LEXICAL_FEATURES, "log_urls"]].to_numpy())
     k = max(2, min(k, len(agg) // 5 or 2))
     km = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096)
@@ -106,7 +117,10 @@ def cluster_hosts(
         members = agg.loc[agg.index.intersection(hosts)]
         rows.append(_row(f"kit-{i}", "kit_path", members, n_classes, f"path template {template}"))
     table = pa.Table.from_pylist(rows)
-    return Clustering(table, _purity(agg), _held_back(agg, hidden, n_classes))
+    held = _held_back(agg, hidden, n_classes)
+    if url_scores is not None:
+        held["against_model"] = _against_model(agg, hidden, n_classes, threshold)
+    return Clustering(table, _purity(agg), held)
 
 
 def _row(cid: str, method: str, m: Any, n_classes: int, evidence: str = "") -> dict[str, Any]:
@@ -180,3 +194,28 @@ def _held_back(agg: Any, hidden: np.ndarray, n_classes: int) -> dict[str, Any]:
             "malicious_recall": float(mal_guess[mal_true].mean()) if mal_true.any() else None,
         }
     return out
+
+
+def _against_model(agg: Any, hidden: np.ndarray, n_classes: int, threshold: float) -> dict:
+    """On held-back hosts: what cluster labels (confidence >= 0.8) add to the per-URL model."""
+    labels = {
+        c: _majority(m["visible_label"].tolist(), n_classes)[:2] for c, m in agg.groupby("cluster")
+    }
+    h = agg[hidden & agg["label"].notna()]
+    truth_mal = h["label"].to_numpy(dtype=object) != BENIGN
+    model_flag = h["model_score"].to_numpy() >= threshold
+    guess = [labels[c] for c in h["cluster"]]
+    cluster_flag = np.array([isinstance(g, str) and g != BENIGN and c >= 0.8 for g, c in guess])
+    only = cluster_flag & ~model_flag
+    return {
+        "threshold": threshold,
+        "malicious_hosts": int(truth_mal.sum()),
+        "model_recall": float(model_flag[truth_mal].mean()) if truth_mal.any() else None,
+        "model_precision": float(truth_mal[model_flag].mean()) if model_flag.any() else None,
+        "cluster_only_flagged": int(only.sum()),
+        "cluster_only_malicious": int((only & truth_mal).sum()),
+        "cluster_only_precision": float(truth_mal[only].mean()) if only.any() else None,
+        "combined_recall": float((model_flag | cluster_flag)[truth_mal].mean())
+        if truth_mal.any()
+        else None,
+    }

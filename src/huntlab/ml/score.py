@@ -68,7 +68,7 @@ def score_dataset(
         )
     keep = [c for c in names if c in ("label", "collection")]
     table = conn.read(columns=[column, *keep])
-    thr = threshold if threshold is not None else _default_threshold(rec)
+    thr = threshold if threshold is not None else default_threshold(rec)
     parts = []
     for start in range(0, max(table.num_rows, 1), BATCH_ROWS):
         batch = table.slice(start, BATCH_ROWS)
@@ -90,6 +90,6 @@ def score_dataset(
     return ScoreResult(n, flagged, output, version, {dataset: conn.version()})
 
 
-def _default_threshold(rec: ModelRecord) -> float:
+def default_threshold(rec: ModelRecord) -> float:
     """The threshold that gave 1% false positives on validation benign URLs at training."""
     return float(rec.metrics.get("thresholds", {}).get("val_fpr_0.01", 0.5))
