@@ -219,6 +219,8 @@ def show(ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME@cha
     """Show one model version: parameters, metrics, lineage, artifact, decisions."""
     import json
 
+    from rich.table import Table
+
     from huntlab.ml.registry import get, parse_ref
 
     name, version = parse_ref(ref)
@@ -228,9 +230,41 @@ def show(ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME@cha
     c.print(f"artifact: {m.artifact}   run: {m.run_id}")
     c.print(f"training data: {m.training_data}")
     c.print("params: " + json.dumps(m.params, default=str))
-    test = {k: v for k, v in m.metrics.get("test", {}).items() if k != "confusion"}
-    c.print("test metrics: " + json.dumps(test, indent=1, default=str))
-    c.print(f"validation candidates: {json.dumps(m.metrics.get('validation', {}), default=str)}")
+    test = m.metrics.get("test", {})
+    heads = (
+        "n",
+        "macro_f1",
+        "roc_auc",
+        "average_precision",
+        "recall_at_0.01_fpr",
+        "recall_at_0.001_fpr",
+    )
+    c.print(
+        "test: "
+        + ", ".join(f"{k} {_num(test[k]) if k != 'n' else test[k]}" for k in heads if k in test)
+    )
+    t = Table(
+        "class",
+        "precision",
+        "recall",
+        "F1",
+        "n",
+        header_style="bold cyan",
+        title=f"test, {m.metrics.get('split', '')} split",
+    )
+    for cls, v in test.get("per_class", {}).items():
+        t.add_row(cls, _num(v["precision"]), _num(v["recall"]), _num(v["f1"]), str(v["n"]))
+    c.print(t)
+    for k, v in m.metrics.get("validation", {}).items():
+        c.print(
+            f"validation {k}: macro F1 {_num(v.get('macro_f1'))}, ROC-AUC {_num(v.get('roc_auc'))}"
+        )
+    for k, v in test.items():
+        if k.startswith("at_val_fpr_"):
+            c.print(
+                f"threshold {v['threshold']:.4f} ({k.removeprefix('at_val_fpr_')} FPR on "
+                f"validation): test FPR {v['fpr']:.4f}, recall {v['recall']:.4f}"
+            )
     if m.notes:
         c.print("decisions:\n" + m.notes)
 
