@@ -60,6 +60,7 @@ def python_per_row(urls: list[str]) -> list[list[float]]:
 
 
 def main() -> None:
+    """Time each variant once over the same URLs and print the table."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=200_000)
     ap.add_argument("--source", type=Path, default=ROOT / ".." / "shared" / "data" / "urls")

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 
 def reports_dir(ws: Workspace) -> Path:
+    """Where evaluation reports go: the workspace's reports/ folder."""
     return ws.root / "reports"
 
 

@@ -204,6 +204,7 @@ class FeatureSpec:
     version: str = FEATURE_VERSION
 
     def describe(self) -> dict[str, Any]:
+        """The settings, as recorded with a registered model."""
         return {
             "version": self.version,
             "lexical": len(LEXICAL_FEATURES),

@@ -65,6 +65,7 @@ class UrlClassifier:
 
     # -- features ---------------------------------------------------------------------------
     def features(self, urls: pa.Array | pa.ChunkedArray | list[str]) -> UrlFeatures:
+        """The model's own features of these URLs."""
         return self.spec.compute(urls)
 
     def _hashed(self, feats: UrlFeatures) -> Any:
@@ -89,6 +90,7 @@ class UrlClassifier:
 
     # -- fit / predict ----------------------------------------------------------------------
     def fit(self, urls: pa.Array | list[str], labels: list[str] | np.ndarray) -> UrlClassifier:
+        """Featurize and fit."""
         return self.fit_features(self.features(urls), labels)
 
     def fit_features(self, feats: UrlFeatures, labels: list[str] | np.ndarray) -> UrlClassifier:
@@ -151,9 +153,11 @@ class UrlClassifier:
         return np.mean(probs, axis=0)
 
     def predict_proba(self, urls: pa.Array | list[str]) -> np.ndarray:
+        """Class probabilities of raw URLs."""
         return self.predict_proba_features(self.features(urls))
 
     def predict(self, urls: pa.Array | list[str]) -> np.ndarray:
+        """The most likely class of each URL."""
         return np.asarray(self.classes_, dtype=object)[self.predict_proba(urls).argmax(axis=1)]
 
     def malicious_score(self, proba: np.ndarray) -> np.ndarray:
@@ -161,6 +165,7 @@ class UrlClassifier:
         return 1.0 - proba[:, self.classes_.index(BENIGN)]
 
     def describe(self) -> dict[str, Any]:
+        """Parameters as recorded in the registry."""
         return {
             "kind": self.kind,
             "task": self.task,

@@ -39,6 +39,7 @@ class ModelRecord:
 
     @property
     def ref(self) -> str:
+        """NAME@VERSION."""
         return f"{self.name}@{self.version}"
 
 
@@ -51,6 +52,7 @@ def _now() -> dt.datetime:
 
 
 def models_dir(ws: Workspace) -> Path:
+    """Where model artifacts live: the workspace's models/ folder."""
     return ws.root / "models"
 
 
@@ -96,6 +98,7 @@ def register(
 
 
 def list_models(ws: Workspace, name: str | None = None) -> list[ModelRecord]:
+    """Every version (of one model), newest first."""
     q = select(models).order_by(models.c.name, models.c.version.desc())
     if name:
         q = q.where(models.c.name == name)

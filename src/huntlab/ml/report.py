@@ -89,6 +89,7 @@ def summary_table(rows: dict[str, dict[str, Any]]) -> str:
 
 
 def per_class_table(m: dict[str, Any]) -> str:
+    """A markdown table of precision, recall, F1 and support per class."""
     out = ["| class | precision | recall | F1 | n |", "|---|---:|---:|---:|---:|"]
     for c, v in m["per_class"].items():
         out.append(

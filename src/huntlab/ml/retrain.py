@@ -37,6 +37,7 @@ class Decision:
     eval_version: str | None
 
     def as_table(self) -> pa.Table:
+        """One row, for the model_decisions dataset."""
         row = {**self.__dict__, "decided_at": dt.datetime.now(dt.UTC)}
         return pa.Table.from_pylist([row])
 
