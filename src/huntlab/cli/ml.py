@@ -105,7 +105,9 @@ def train(
                 run_id=run_id,
             )
         if promote:
-            registry.promote(ws, name, res.record.version, "promoted at training (--promote)")
+            res.record = registry.promote(
+                ws, name, res.record.version, "promoted at training (--promote)"
+            )
         t = res.test
         return res, t["n"], None, res.record.training_data, {}
 
