@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -59,4 +60,24 @@ lineage = Table(
     Column("dataset", String(200), nullable=False, index=True),
     Column("role", String(10), nullable=False),  # input | output
     Column("version", String(100), nullable=True),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("kind", String(50), nullable=False),  # ngram_linear | lexical_gbt | blend
+    Column("task", String(50), nullable=False),  # multiclass | binary
+    Column("params", JSON, nullable=False, default=dict),
+    Column("metrics", JSON, nullable=False, default=dict),
+    Column("training_data", JSON, nullable=False, default=dict),  # dataset -> version (lineage)
+    Column("artifact", Text, nullable=False),  # joblib file under the workspace
+    Column("stage", String(20), nullable=False),  # champion | challenger | archived
+    Column("notes", Text, nullable=False, default=""),  # why it was promoted or not
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("name", "version", name="uq_models_name_version"),
 )

@@ -232,6 +232,9 @@ def demo(
 from huntlab.cli import datasets as _datasets  # noqa: F401  (registers the subcommands)
 from huntlab.cli import upstream as _upstream  # noqa: F401
 
+# isort: split
+from huntlab.cli import ml as _ml  # noqa: F401  (ml sorts before upstream; registered after it)
+
 
 def main() -> None:
     """Entry point: every HuntlabError becomes one red line and exit code 1."""

@@ -1,0 +1,176 @@
+"""URL classifiers: a linear model on hashed n-grams, boosted trees on lexical features, a blend.
+
+Every model owns its FeatureSpec, so the artifact scores exactly as it was trained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from huntlab.errors import InputError, MissingDependency
+from huntlab.ml.features import FeatureSpec, UrlFeatures
+
+KINDS = ("ngram_linear", "lexical_gbt", "blend")
+TASKS = ("multiclass", "binary")
+BENIGN = "benign"
+
+
+def require_sklearn() -> None:
+    """Fail with the install hint when scikit-learn (the ml extra) is missing."""
+    try:
+        import sklearn  # noqa: F401
+    except ImportError as exc:
+        raise MissingDependency("scikit-learn", "ml") from exc
+
+
+def task_labels(labels: list[str] | np.ndarray, task: str) -> np.ndarray:
+    """Class labels for a task: the four classes, or malicious/benign."""
+    y = np.asarray(labels, dtype=object)
+    if task == "binary":
+        return np.where(y == BENIGN, BENIGN, "malicious").astype(object)
+    if task != "multiclass":
+        raise InputError(f"unknown task {task!r}", f"Use one of: {', '.join(TASKS)}")
+    return y
+
+
+def _openmp_threads(params: dict[str, Any]) -> Any:
+    """Cap OpenMP threads: on a busy 2-core machine two spinning threads ran 10x slower."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=int(params.get("threads", 1)), user_api="openmp")
+
+
+@dataclass
+class UrlClassifier:
+    """A fitted or unfitted URL model: feature spec, estimator(s) and the classes it predicts."""
+
+    kind: str = "blend"
+    task: str = "multiclass"
+    spec: FeatureSpec = field(default_factory=FeatureSpec)
+    seed: int = 7
+    params: dict[str, Any] = field(default_factory=dict)
+    classes_: list[str] = field(default_factory=list)
+    _linear: Any = None
+    _scaler: Any = None
+    _gbt: Any = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise InputError(f"unknown model kind {self.kind!r}", f"Use one of: {', '.join(KINDS)}")
+        task_labels([], self.task)
+
+    # -- features ---------------------------------------------------------------------------
+    def features(self, urls: pa.Array | pa.ChunkedArray | list[str]) -> UrlFeatures:
+        """The model's own features of these URLs."""
+        return self.spec.compute(urls)
+
+    def _hashed(self, feats: UrlFeatures) -> Any:
+        from scipy import sparse
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        chars = HashingVectorizer(
+            analyzer="char_wb",
+            ngram_range=self.spec.ngram_range,
+            n_features=self.spec.n_hash,
+            alternate_sign=False,
+            lowercase=False,
+        ).transform(feats.text)
+        tokens = HashingVectorizer(
+            token_pattern=r"[a-z0-9]{2,}",
+            n_features=self.spec.n_hash >> 2,
+            alternate_sign=False,
+            lowercase=False,
+        ).transform(feats.text)
+        lex = sparse.csr_matrix(self._scaler.transform(feats.lexical))
+        return sparse.hstack([chars, tokens, lex], format="csr")
+
+    # -- fit / predict ----------------------------------------------------------------------
+    def fit(self, urls: pa.Array | list[str], labels: list[str] | np.ndarray) -> UrlClassifier:
+        """Featurize and fit."""
+        return self.fit_features(self.features(urls), labels)
+
+    def fit_features(self, feats: UrlFeatures, labels: list[str] | np.ndarray) -> UrlClassifier:
+        """Fit on precomputed features (so several candidates share one featurization)."""
+        require_sklearn()
+        y = task_labels(labels, self.task)
+        self.classes_ = sorted(set(y.tolist()))
+        if len(self.classes_) < 2:
+            raise InputError(
+                "training data holds a single class", "Load labeled URLs of 2+ classes"
+            )
+        if self.kind in ("ngram_linear", "blend"):
+            self._fit_linear(feats, y)
+        if self.kind in ("lexical_gbt", "blend"):
+            self._fit_gbt(feats, y)
+        return self
+
+    def _fit_linear(self, feats: UrlFeatures, y: np.ndarray) -> None:
+        from sklearn.linear_model import SGDClassifier
+        from sklearn.preprocessing import StandardScaler
+
+        self._scaler = StandardScaler().fit(feats.lexical)
+        self._linear = SGDClassifier(
+            loss="log_loss",
+            alpha=float(self.params.get("alpha", 5e-5)),
+            max_iter=int(self.params.get("linear_epochs", 8)),
+            tol=None,
+            class_weight="balanced",
+            random_state=self.seed,
+        ).fit(self._hashed(feats), y)
+
+    def _fit_gbt(self, feats: UrlFeatures, y: np.ndarray) -> None:
+
+        with _openmp_threads(self.params):
+            self._gbt = self._new_gbt().fit(feats.lexical, y)
+
+    def _new_gbt(self) -> Any:
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        return HistGradientBoostingClassifier(
+            max_iter=int(self.params.get("gbt_iter", 120)),
+            learning_rate=float(self.params.get("learning_rate", 0.1)),
+            max_leaf_nodes=int(self.params.get("max_leaf_nodes", 31)),
+            l2_regularization=1.0,
+            class_weight="balanced",
+            early_stopping=False,
+            random_state=self.seed,
+        )
+
+    def predict_proba_features(self, feats: UrlFeatures) -> np.ndarray:
+        """Class probabilities, columns in `classes_` order."""
+        if not self.classes_:
+            raise InputError("the model is not fitted", "Train it with `huntlab ml train`")
+        probs = []
+        if self._linear is not None:
+            probs.append(self._linear.predict_proba(self._hashed(feats)))
+        if self._gbt is not None:
+            with _openmp_threads(self.params):
+                probs.append(self._gbt.predict_proba(feats.lexical))
+        return np.mean(probs, axis=0)
+
+    def predict_proba(self, urls: pa.Array | list[str]) -> np.ndarray:
+        """Class probabilities of raw URLs."""
+        return self.predict_proba_features(self.features(urls))
+
+    def predict(self, urls: pa.Array | list[str]) -> np.ndarray:
+        """The most likely class of each URL."""
+        return np.asarray(self.classes_, dtype=object)[self.predict_proba(urls).argmax(axis=1)]
+
+    def malicious_score(self, proba: np.ndarray) -> np.ndarray:
+        """P(not benign): the score for malicious-vs-benign metrics and thresholds."""
+        return 1.0 - proba[:, self.classes_.index(BENIGN)]
+
+    def describe(self) -> dict[str, Any]:
+        """Parameters as recorded in the registry."""
+        return {
+            "kind": self.kind,
+            "task": self.task,
+            "seed": self.seed,
+            "classes": self.classes_,
+            "features": self.spec.describe(),
+            **self.params,
+        }
