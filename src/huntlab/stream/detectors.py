@@ -48,6 +48,7 @@ class Detector(ABC):
     """The contract: `score_one` before `learn_one` for each observation, in time order."""
 
     name: ClassVar[str] = "detector"
+    tracks_surprise = True  # members of an ensemble leave this to the ensemble
 
     def __init__(
         self, warmup: int = 30, history: int = 1000, short: int = 5, holdoff: int = 100
@@ -87,20 +88,21 @@ class Detector(ABC):
         if not math.isfinite(x):
             return
         z = self._z(t, x)
-        if self.seen >= self.warmup:
+        if self.seen >= self.warmup and self.tracks_surprise:
             self.z_hist.append(z)
             self.z_short.append(z)
-            if len(self.z_hist) % REFRESH == 0 or len(self.z_hist) < 100:
+            if self.seen % REFRESH == 0 or len(self.z_hist) in (20, 40, 60):
                 zs = np.fromiter(self.z_hist, float)
                 self._z_stats = (float(zs.mean()), float(zs.std()))
-        self.s_recent.append(self.surprise(t, x))
+        if self.tracks_surprise:
+            self.s_recent.append(self.surprise(t, x))
         self._learn(t, x)
         self._pending = None
         self.seen += 1
 
     def surprise(self, t: float, x: float) -> float:
         """How unusual the recent surprise (mean z of the last few) is for this series."""
-        if self.seen < self.warmup or not math.isfinite(x) or len(self.z_hist) < 20:
+        if self.seen < self.warmup or not math.isfinite(x) or len(self.z_hist) < 10:
             return 0.0
         z = self._z(t, float(x))
         short = (sum(self.z_short) + z) / (len(self.z_short) + 1)
@@ -142,8 +144,10 @@ class SeasonalMAD(Detector):
         min_bucket: int = 4,
         global_n: int = 512,
         warmup: int = 30,
+        poisson: bool = False,
     ) -> None:
         super().__init__(warmup)
+        self.poisson = poisson
         self.bucket_s, self.period_s = bucket_s, period_s
         self.per_bucket, self.min_bucket = per_bucket, min_bucket
         self.buckets: dict[int, deque[float]] = {}
@@ -171,6 +175,8 @@ class SeasonalMAD(Detector):
 
     def z_one(self, t: float, x: float) -> float:
         med, sd = self._stats(t)
+        if self.poisson:  # counts: never trust a spread below the Poisson noise of the median
+            sd = max(sd, math.sqrt(max(med, 1.0)))
         return abs(x - med) / sd
 
     def expected_one(self, t: float) -> float:
@@ -180,7 +186,7 @@ class SeasonalMAD(Detector):
         self.buckets.setdefault(self._bucket(t), deque(maxlen=self.per_bucket)).append(x)
         self.recent.append(x)
         self._cached = None
-        if self.seen % REFRESH == 0 or self.seen < self.warmup:
+        if self.seen % REFRESH == 0 or self.seen in (4, 8, self.warmup - 1):
             self._global = _robust(self.recent)
 
 
@@ -190,9 +196,15 @@ class HoltEWMA(Detector):
     name = "ewma"
 
     def __init__(
-        self, alpha: float = 0.3, beta: float = 0.05, gamma: float = 0.02, warmup: int = 30
+        self,
+        alpha: float = 0.3,
+        beta: float = 0.05,
+        gamma: float = 0.02,
+        warmup: int = 30,
+        poisson: bool = False,
     ) -> None:
         super().__init__(warmup)
+        self.poisson = poisson
         if not (0 < alpha <= 1 and 0 <= beta <= 1 and 0 < gamma <= 1):
             raise InputError("ewma needs 0 < alpha <= 1, 0 <= beta <= 1, 0 < gamma <= 1")
         self.alpha, self.beta, self.gamma = alpha, beta, gamma
@@ -207,6 +219,8 @@ class HoltEWMA(Detector):
     def z_one(self, t: float, x: float) -> float:
         sd = math.sqrt(self.var)
         floor = max(1e-3 * self.scale, 1e-9)
+        if self.poisson:
+            floor = max(floor, math.sqrt(max(self.expected_one(t), 1.0)))
         return abs(x - self.expected_one(t)) / max(sd, floor)
 
     def _learn(self, t: float, x: float) -> None:
@@ -306,7 +320,7 @@ class KNNShape(Detector):
         self.window.append(x)
         self.values.append(x)
         self._last = None
-        if self.seen % REFRESH == 0 or self.seen < self.warmup:
+        if self.seen % REFRESH == 0 or self.seen in (8, 16, self.warmup - 1):
             med, sd = _robust(self.values)
             self.scale = max(sd, 1e-3 * abs(med), 1e-9)
             if self.dists:
@@ -329,13 +343,17 @@ class Ensemble(Detector):
 
     name = "ensemble"
 
-    def __init__(self, members: list[Detector], how: str = "mean", warmup: int = 0) -> None:
-        super().__init__(warmup)
+    def __init__(
+        self, members: list[Detector], how: str = "mean", warmup: int | None = None
+    ) -> None:
+        super().__init__(max((m.warmup for m in members), default=0) if warmup is None else warmup)
         if how not in ("mean", "max", "median"):
             raise InputError(f"unknown combination '{how}'", "Use mean, max or median")
         if not members:
             raise InputError("an ensemble needs at least one detector")
         self.members, self.how = members, how
+        for m in members:
+            m.tracks_surprise = False
 
     def _zs(self, t: float, x: float) -> list[float]:
         return [m.z_one(t, x) if m.seen >= m.warmup else 0.0 for m in self.members]
@@ -347,7 +365,7 @@ class Ensemble(Detector):
         return float(np.median(zs)) if self.how == "median" else float(np.mean(zs))
 
     def expected_one(self, t: float) -> float:
-        return float(np.median([m.expected_one(t) for m in self.members]))
+        return _median([m.expected_one(t) for m in self.members])
 
     def _learn(self, t: float, x: float) -> None:
         for m in self.members:
@@ -359,18 +377,53 @@ class Ensemble(Detector):
         return f"observed {x:.4g}, expected {self.expected_one(t):.4g} ({parts})"
 
 
+class Population:
+    """The recent values of every key of a job: the baseline for a key that has no history."""
+
+    def __init__(self, size: int = 2000, warmup: int = 50) -> None:
+        self.values: deque[float] = deque(maxlen=size)
+        self.warmup = warmup
+        self.seen = 0
+        self._stats = (0.0, 0.0)
+
+    def learn(self, x: float) -> None:
+        if math.isfinite(x):
+            self.values.append(x)
+            self.seen += 1
+            if self.seen % REFRESH == 0:
+                self._stats = _robust(self.values)
+
+    def expected(self) -> float:
+        return self._stats[0]
+
+    def score(self, x: float) -> float:
+        """Robust z of x against all keys, as a score; 0 until enough keys were seen."""
+        if len(self.values) < self.warmup or not math.isfinite(x):
+            return 0.0
+        med, sd = self._stats
+        return score_from_z(abs(x - med) / max(sd, 1e-3 * abs(med), 1e-9))
+
+
 DETECTORS: dict[str, type[Detector]] = {c.name: c for c in (SeasonalMAD, HoltEWMA, KNNShape)}
 
 
 def make_detector(name: str = "ensemble", seed: int = 0, **params: Any) -> Detector:
     """A detector by name; 'ensemble' is the default mix of all three."""
+    how = str(params.pop("how", "mean"))
+    w = {"warmup": int(params.pop("warmup"))} if "warmup" in params else {}
+    p = {"poisson": bool(params.pop("poisson"))} if "poisson" in params else {}
+    if name == "robust":  # light enough to run per key in the stream processor
+        return Ensemble([SeasonalMAD(**w, **p), HoltEWMA(**w, **p)], how=how, **params)
     if name == "ensemble":
-        how = str(params.pop("how", "mean"))
-        return Ensemble([SeasonalMAD(), HoltEWMA(), KNNShape(seed=seed)], how=how, **params)
+        members = [SeasonalMAD(**w, **p), HoltEWMA(**w, **p), KNNShape(seed=seed, **w)]
+        return Ensemble(members, how=how)
     try:
         cls = DETECTORS[name]
     except KeyError:
         raise InputError(
-            f"unknown detector '{name}'", f"Use one of: ensemble, {', '.join(DETECTORS)}"
+            f"unknown detector '{name}'", f"Use one of: ensemble, robust, {', '.join(DETECTORS)}"
         ) from None
+    params.update(w)
+    if cls is not KNNShape:
+        params.update(p)
     return cls(seed=seed, **params) if cls is KNNShape else cls(**params)

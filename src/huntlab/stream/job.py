@@ -49,6 +49,10 @@ KNOWN = {
     "fill",
     "detector",
     "threshold",
+    "support",
+    "cold_start",
+    "warmup",
+    "noise",
     "description",
 }
 STREAM_DIR = "stream"
@@ -76,8 +80,12 @@ class StreamJob:
     output: str = ""
     metric: str | None = None
     fill: float | None = 0.0
-    detector: str = "ensemble"
-    threshold: float = 0.99
+    detector: str = "robust"
+    threshold: float = 0.6
+    support: str | None = None  # SQL condition a window must meet to alert (e.g. events >= 50)
+    poisson: bool = False  # `noise: poisson`: the metric is a count
+    warmup: int = 30  # windows a key must have seen before its own detector may alert
+    cold_start: str = "ignore"  # a key without history: 'ignore' it, or compare to 'population'
     description: str = ""
     sql: str | None = None
     func: Callable[..., Any] | None = None
@@ -100,6 +108,13 @@ class StreamJob:
         return self.window_s // self.slide_s
 
 
+def _cold_start(value: str, name: str) -> str:
+    v = value.strip().lower()
+    if v not in ("ignore", "population"):
+        raise JobError(f"stream job '{name}': cold_start must be ignore or population")
+    return v
+
+
 def _settings(header: dict[str, str], name: str) -> dict[str, Any]:
     if "window" not in header:
         raise JobError(
@@ -117,8 +132,12 @@ def _settings(header: dict[str, str], name: str) -> dict[str, Any]:
         "output": header.get("output", ""),
         "metric": header.get("metric") or None,
         "fill": None if fill in ("none", "null", "") else float(fill),
-        "detector": header.get("detector", "ensemble"),
-        "threshold": float(header.get("threshold", "0.99")),
+        "detector": header.get("detector", "robust"),
+        "threshold": float(header.get("threshold", "0.6")),
+        "support": header.get("support") or None,
+        "warmup": int(header.get("warmup", "30")),
+        "poisson": header.get("noise", "").strip().lower() == "poisson",
+        "cold_start": _cold_start(header.get("cold_start", "ignore"), name),
         "description": header.get("description", ""),
     }
 

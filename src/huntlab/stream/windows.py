@@ -57,7 +57,9 @@ def merge(open_: pa.Table | None, partial: pa.Table, group: list[str]) -> pa.Tab
         both = pa.concat_tables([open_, partial.select(open_.schema.names).cast(open_.schema)])
     values = [c for c in both.schema.names if c not in group]
     agg = both.group_by(group, use_threads=False).aggregate([(v, "sum") for v in values])
-    agg = agg.rename_columns([*(f"{v}" for v in values), *group])
+    agg = agg.rename_columns(
+        [n.removesuffix("_sum") if n not in group else n for n in agg.schema.names]
+    )
     return agg.select(both.schema.names).cast(both.schema)
 
 
