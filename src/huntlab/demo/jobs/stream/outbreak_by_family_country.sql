@@ -1,5 +1,5 @@
 -- name: outbreak_by_family_country
--- description: Detections per malware family and country per hour; alerts on an outbreak
+-- description: Detections per malware family and country (3-hour windows); alerts on an outbreak
 -- output: stream_outbreaks
 -- window: 3 hours
 -- watermark: 10 minutes
