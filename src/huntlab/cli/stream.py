@@ -97,7 +97,7 @@ def backfill(
     time_col: Annotated[str, typer.Option("--time", help="Window start column.")] = "window_start",
     key: Annotated[list[str] | None, typer.Option(help="Key column (repeatable).")] = None,
     detector: Annotated[str, typer.Option(help="Detector name.")] = "robust",
-    threshold: Annotated[float, typer.Option(help="Alert threshold.")] = 0.6,
+    threshold: Annotated[float, typer.Option(help="Alert threshold.")] = 0.5,
     output: Annotated[str | None, typer.Option(help="Output dataset.")] = None,
     plot: Annotated[Path | None, typer.Option(help="SVG plot of the key with most alerts.")] = None,
 ) -> None:

@@ -20,7 +20,7 @@ def backfill(
     metric: str,
     keys: list[str] | None = None,
     detector: str = "robust",
-    threshold: float = 0.6,
+    threshold: float = 0.5,
     warmup: int = 30,
 ) -> pa.Table:
     """Score every row per key in time order, as the stream would have; adds expected/score."""
@@ -42,7 +42,9 @@ def backfill(
     score, expected = np.zeros(len(x)), np.zeros(len(x))
     dets: dict[tuple, object] = {}
     for i, k in enumerate(key_of):
-        det = dets.get(k) or dets.setdefault(k, make_detector(detector, 0, warmup=warmup))
+        det = dets.get(k) or dets.setdefault(
+            k, make_detector(detector, 0, warmup=warmup, short=1, holdoff=1)
+        )
         expected[i] = det.expected_one(t[i])  # type: ignore[attr-defined]
         score[i] = det.update(t[i], x[i])  # type: ignore[attr-defined]
     out = table.append_column("expected", pa.array(expected))

@@ -344,9 +344,15 @@ class Ensemble(Detector):
     name = "ensemble"
 
     def __init__(
-        self, members: list[Detector], how: str = "mean", warmup: int | None = None
+        self,
+        members: list[Detector],
+        how: str = "mean",
+        warmup: int | None = None,
+        short: int = 5,
+        holdoff: int = 100,
     ) -> None:
-        super().__init__(max((m.warmup for m in members), default=0) if warmup is None else warmup)
+        w = max((m.warmup for m in members), default=0) if warmup is None else warmup
+        super().__init__(w, short=short, holdoff=holdoff)
         if how not in ("mean", "max", "median"):
             raise InputError(f"unknown combination '{how}'", "Use mean, max or median")
         if not members:
@@ -413,10 +419,11 @@ def make_detector(name: str = "ensemble", seed: int = 0, **params: Any) -> Detec
     w = {"warmup": int(params.pop("warmup"))} if "warmup" in params else {}
     p = {"poisson": bool(params.pop("poisson"))} if "poisson" in params else {}
     if name == "robust":  # light enough to run per key in the stream processor
-        return Ensemble([SeasonalMAD(**w, **p), HoltEWMA(**w, **p)], how=how, **params)
+        members: list[Detector] = [SeasonalMAD(**w, **p), HoltEWMA(**w, **p)]
+        return Ensemble(members, how=how, **params)
     if name == "ensemble":
         members = [SeasonalMAD(**w, **p), HoltEWMA(**w, **p), KNNShape(seed=seed, **w)]
-        return Ensemble(members, how=how)
+        return Ensemble(members, how=how, **params)
     try:
         cls = DETECTORS[name]
     except KeyError:
@@ -424,6 +431,9 @@ def make_detector(name: str = "ensemble", seed: int = 0, **params: Any) -> Detec
             f"unknown detector '{name}'", f"Use one of: ensemble, robust, {', '.join(DETECTORS)}"
         ) from None
     params.update(w)
+    short, holdoff = int(params.pop("short", 5)), int(params.pop("holdoff", 100))
     if cls is not KNNShape:
         params.update(p)
-    return cls(seed=seed, **params) if cls is KNNShape else cls(**params)
+    det = cls(seed=seed, **params) if cls is KNNShape else cls(**params)
+    det.z_short, det.s_recent = deque(maxlen=short), deque(maxlen=holdoff)
+    return det

@@ -81,7 +81,7 @@ class StreamJob:
     metric: str | None = None
     fill: float | None = 0.0
     detector: str = "robust"
-    threshold: float = 0.6
+    threshold: float = 0.5
     support: str | None = None  # SQL condition a window must meet to alert (e.g. events >= 50)
     poisson: bool = False  # `noise: poisson`: the metric is a count
     warmup: int = 30  # windows a key must have seen before its own detector may alert
@@ -133,7 +133,7 @@ def _settings(header: dict[str, str], name: str) -> dict[str, Any]:
         "metric": header.get("metric") or None,
         "fill": None if fill in ("none", "null", "") else float(fill),
         "detector": header.get("detector", "robust"),
-        "threshold": float(header.get("threshold", "0.6")),
+        "threshold": float(header.get("threshold", "0.5")),
         "support": header.get("support") or None,
         "warmup": int(header.get("warmup", "30")),
         "poisson": header.get("noise", "").strip().lower() == "poisson",

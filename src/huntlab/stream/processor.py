@@ -302,4 +302,8 @@ def state_path(ws: Workspace, job: StreamJob) -> Path:
 
 def new_detector(job: StreamJob) -> Detector:
     """A fresh detector for one key of a job (seeded: the same input gives the same alerts)."""
-    return make_detector(job.detector, seed=0, warmup=job.warmup, poisson=job.poisson)
+    # Alerts must come with the window that shows the anomaly (short=1), and de-duplication
+    # already silences an ongoing one (holdoff=1); NAB's defaults smooth over five points.
+    return make_detector(
+        job.detector, seed=0, warmup=job.warmup, poisson=job.poisson, short=1, holdoff=1
+    )

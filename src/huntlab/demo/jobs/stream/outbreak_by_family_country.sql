@@ -6,7 +6,7 @@
 -- key: family, country
 -- metric: detections
 -- support: detections >= 5
--- threshold: 0.4
+-- threshold: 0.45
 -- fill: none
 -- warmup: 4
 -- noise: poisson
