@@ -27,7 +27,7 @@ def make_ws(root: Path, stream_toml: str = "") -> object:
     """A workspace with [stream] settings for tests and the counts job."""
     from huntlab.workspace import Workspace
 
-    ws = Workspace.init(root)
+    Workspace.init(root)
     toml = (root / "huntlab.toml").read_text()
     toml = toml.replace("batch_interval_s = 1.0", stream_toml or "batch_interval_s = 0.05")
     (root / "huntlab.toml").write_text(toml)
