@@ -58,10 +58,10 @@ KNOWN = {
 STREAM_DIR = "stream"
 
 
-def parse_duration(text: str, what: str = "duration") -> int:
-    """'10 minutes', '1h', '90 s' -> seconds."""
+def parse_duration(text: str, what: str = "duration", *, zero: bool = False) -> int:
+    """'10 minutes', '1h', '90 s' -> seconds (0 only where `zero` allows it)."""
     m = _DURATION.match(text.lower())
-    if not m or m.group(2) not in _UNITS or int(m.group(1)) <= 0:
+    if not m or m.group(2) not in _UNITS or int(m.group(1)) < (0 if zero else 1):
         raise JobError(
             f"bad {what} {text!r}", "Write a positive number and a unit: 30 s, 10 minutes, 1 hour"
         )
@@ -125,7 +125,9 @@ def _settings(header: dict[str, str], name: str) -> dict[str, Any]:
     return {
         "window_s": window,
         "slide_s": parse_duration(header["slide"], "slide") if "slide" in header else window,
-        "watermark_s": parse_duration(header.get("watermark", "10 minutes"), "watermark"),
+        "watermark_s": parse_duration(
+            header.get("watermark", "10 minutes"), "watermark", zero=True
+        ),
         "keys": [
             k.strip() for k in header.get("key", header.get("keys", "")).split(",") if k.strip()
         ],

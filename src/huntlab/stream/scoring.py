@@ -107,7 +107,8 @@ def score_windows(proc: StreamProcessor, closed: pa.Table | None) -> tuple[pa.Ta
                     )
                 )
             det.learn_one(t, x)
-            st.population.learn(x)
+            if job.cold_start == "population":
+                st.population.learn(x)
             seen.add(key)
             i += 1
         if job.fill is not None:
