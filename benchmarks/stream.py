@@ -100,9 +100,12 @@ def run(rate: int, seconds: float) -> None:
     events = 0
     t0 = None
     busy = 0.0
-    while feeder.is_alive() or proc.log.end() > proc.log.end().__class__.parse(proc.state.position):
+    while True:
         tick = time.monotonic()
+        alive = feeder.is_alive()
         rep = proc.step()
+        if not alive and not rep.events:
+            break
         if rep.events:
             t0 = t0 or time.time()
             done = time.time()

@@ -401,13 +401,13 @@ class Ensemble(Detector):
     ) -> None:
         w = max((m.warmup for m in members), default=0) if warmup is None else warmup
         super().__init__(w, short=short, holdoff=holdoff)
-        if how not in ("mean", "max", "median"):
-            raise InputError(f"unknown combination '{how}'", "Use mean, max or median")
+        if how not in ("mean", "max", "median", "calibrated"):
+            raise InputError(f"unknown combination '{how}'", "Use mean, max, median or calibrated")
         if not members:
             raise InputError("an ensemble needs at least one detector")
         self.members, self.how = members, how
-        for m in members:
-            m.tracks_surprise = False
+        for m in members:  # 'calibrated': each member judges its own surprise, the largest wins
+            m.tracks_surprise = how == "calibrated"
 
     def _zs(self, t: float, x: float) -> list[float]:
         return [m.z_one(t, x) if m.seen >= m.warmup else 0.0 for m in self.members]
@@ -417,6 +417,11 @@ class Ensemble(Detector):
         if self.how == "max":
             return max(zs)
         return float(np.median(zs)) if self.how == "median" else float(np.mean(zs))
+
+    def surprise(self, t: float, x: float) -> float:
+        if self.how != "calibrated":
+            return super().surprise(t, x)
+        return max(m.surprise(t, x) for m in self.members)
 
     def expected_one(self, t: float) -> float:
         return _median([m.expected_one(t) for m in self.members])

@@ -219,6 +219,7 @@ class StreamProcessor:
         if st.open is not None:
             closed, st.open = split_closed(st.open, self.window_us, watermark)
         results, alerts = self._detect(closed)
+        self._deliver(alerts)  # before the commit: sinks are at-least-once either way
         due = time.monotonic() - self._last_commit >= self.cfg.checkpoint_interval_s
         commit = results.num_rows > 0 or bool(alerts) or ((due or exhausted) and n > 0)
         if commit:
@@ -256,7 +257,6 @@ class StreamProcessor:
         self.out.write(results, mode="append", metadata=meta)
         if alerts:
             self._write_alerts(alerts, st.seq)
-            self._deliver(alerts)
         self._prune_states(st.seq - 1)
         self._last_commit = time.monotonic()
 
