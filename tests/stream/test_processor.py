@@ -104,6 +104,12 @@ def test_drain_counts_every_event_once_and_reports_late_ones(tmp_path: Path) -> 
     assert pc.sum(out.column("events")).as_py() == 20_000
     keys = out.select(["window_start", "event_type"]).group_by(["window_start", "event_type"])
     assert keys.aggregate([]).num_rows == out.num_rows  # no window twice
+    from typer.testing import CliRunner
+
+    from huntlab.cli.main import app
+
+    res = CliRunner().invoke(app, ["-w", str(ws.root), "stream", "status", "counts"])
+    assert res.exit_code == 0 and "20,003 events, 3 late" in res.output, res.output
 
 
 def test_sigkill_then_restart_is_exactly_once(tmp_path: Path) -> None:

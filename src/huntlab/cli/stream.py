@@ -60,6 +60,23 @@ def run(
     )
 
 
+@stream_app.command()
+def status(job: Annotated[str, typer.Argument(help="Streaming job name or file.")]) -> None:
+    """Where a streaming job stands: log position, micro-batches, events, late events, alerts."""
+    from huntlab.stream.job import find_stream_job
+    from huntlab.stream.processor import StreamProcessor
+
+    ws = workspace()
+    proc = StreamProcessor(ws, find_stream_job(ws.jobs_dir, job))
+    st = proc.state
+    open_windows = st.open.num_rows if st.open is not None else 0
+    console().print(
+        f"{proc.job.name}: position {st.position or '(start)'}, {st.seq} commits, "
+        f"{st.events:,} events, {st.late:,} late, {st.windows:,} windows closed, "
+        f"{open_windows:,} open, {len(st.detectors):,} keys, {st.alerts} alert(s)"
+    )
+
+
 @anomaly_app.command()
 def evaluate(
     data: Annotated[Path, typer.Option(help="NAB folder (data/, labels/).")] = Path(
