@@ -37,43 +37,6 @@ def _median(values: list[float]) -> float:
     return s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])
 
 
-def _pack(v: Any) -> Any:
-    """Deques become (list, maxlen): pickle handles lists much faster than deques."""
-    if isinstance(v, deque):
-        return _Packed(list(v), v.maxlen)
-    if isinstance(v, dict) and v and isinstance(next(iter(v.values())), deque):
-        return {k: _pack(x) for k, x in v.items()}
-    return v
-
-
-def _unpack(v: Any) -> Any:
-    if isinstance(v, _Packed):
-        return deque(v.items, maxlen=v.maxlen)
-    if isinstance(v, dict) and v and isinstance(next(iter(v.values())), _Packed):
-        return {k: _unpack(x) for k, x in v.items()}
-    return v
-
-
-class _Packed(tuple):
-    """A deque's items and maxlen, as pickled."""
-
-    __slots__ = ()
-
-    def __new__(cls, items: list[float], maxlen: int | None) -> _Packed:
-        return super().__new__(cls, (items, maxlen))
-
-    def __getnewargs__(self) -> tuple[list[float], int | None]:
-        return self[0], self[1]
-
-    @property
-    def items(self) -> list[float]:
-        return self[0]
-
-    @property
-    def maxlen(self) -> int | None:
-        return self[1]
-
-
 def _robust(values: Any) -> tuple[float, float]:
     """Median and MAD-based standard deviation of a buffer (plain Python for small ones)."""
     if len(values) > 64:
@@ -115,12 +78,6 @@ class Detector(ABC):
 
     @abstractmethod
     def _learn(self, t: float, x: float) -> None: ...
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {k: _pack(v) for k, v in self.__dict__.items()}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update({k: _unpack(v) for k, v in state.items()})
 
     def _z(self, t: float, x: float) -> float:
         if self._pending is not None and self._pending[:2] == (t, x):

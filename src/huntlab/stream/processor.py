@@ -11,9 +11,11 @@ and alert row is written once. Sinks get at-least-once delivery (alerts carry a 
 
 from __future__ import annotations
 
+import copyreg
 import os
 import pickle
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +38,14 @@ SEQ_KEY = "huntlab.stream_seq"
 STATE_KEY = "huntlab.stream_state"
 NEVER = 2**62  # a watermark past every window: closes all of them when draining
 MAX_GAP_WINDOWS = 10_000
+
+
+def _reduce_deque(d: deque) -> tuple[Any, ...]:
+    return deque, (list(d), d.maxlen)
+
+
+# Detectors hold many small deques; their default reduction costs a slot-name lookup each.
+_DISPATCH = {**copyreg.dispatch_table, deque: _reduce_deque}
 
 
 @dataclass
@@ -134,7 +144,9 @@ class StreamProcessor:
         name = f"state-{state.seq:012d}.pkl"
         tmp = self.state_dir / (name + ".tmp")
         with open(tmp, "wb") as f:
-            pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
+            pickler = pickle.Pickler(f, protocol=pickle.HIGHEST_PROTOCOL)
+            pickler.dispatch_table = _DISPATCH
+            pickler.dump(state)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.state_dir / name)
