@@ -56,7 +56,7 @@ class Detector(ABC):
     tracks_surprise = True  # members of an ensemble leave this to the ensemble
 
     def __init__(
-        self, warmup: int = 30, history: int = 1000, short: int = 5, holdoff: int = 100
+        self, warmup: int = 30, history: int = 1000, short: int = 5, holdoff: int = 300
     ) -> None:
         self.warmup = warmup
         self.seen = 0
@@ -354,7 +354,7 @@ class Ensemble(Detector):
         how: str = "mean",
         warmup: int | None = None,
         short: int = 5,
-        holdoff: int = 100,
+        holdoff: int = 300,
     ) -> None:
         w = max((m.warmup for m in members), default=0) if warmup is None else warmup
         super().__init__(w, short=short, holdoff=holdoff)
@@ -364,7 +364,7 @@ class Ensemble(Detector):
             raise InputError("an ensemble needs at least one detector")
         self.members, self.how = members, how
         for m in members:  # 'calibrated': each member judges its own surprise, the largest wins
-            m.tracks_surprise = how == "calibrated"
+            m.tracks_surprise = how in ("calibrated", "vote")
 
     def _zs(self, t: float, x: float) -> list[float]:
         return [m.z_one(t, x) if m.seen >= m.warmup else 0.0 for m in self.members]
@@ -376,9 +376,11 @@ class Ensemble(Detector):
         return float(np.median(zs)) if self.how == "median" else float(np.mean(zs))
 
     def surprise(self, t: float, x: float) -> float:
-        if self.how != "calibrated":
+        if self.how not in ("calibrated", "vote"):
             return super().surprise(t, x)
-        return max(m.surprise(t, x) for m in self.members)
+        own = sorted(m.surprise(t, x) for m in self.members)
+        # vote: the second largest, i.e. at least two members must be surprised
+        return own[-2] if self.how == "vote" and len(own) > 1 else own[-1]
 
     def expected_one(self, t: float) -> float:
         return _median([m.expected_one(t) for m in self.members])
@@ -425,7 +427,7 @@ DETECTORS: dict[str, type[Detector]] = {c.name: c for c in (SeasonalMAD, HoltEWM
 
 def make_detector(name: str = "ensemble", seed: int = 0, **params: Any) -> Detector:
     """A detector by name; 'ensemble' is the default mix of all three."""
-    how = str(params.pop("how", "mean"))
+    how = str(params.pop("how", "vote" if name == "ensemble" else "mean"))
     w = {"warmup": int(params.pop("warmup"))} if "warmup" in params else {}
     p = {"poisson": bool(params.pop("poisson"))} if "poisson" in params else {}
     if name == "robust":  # light enough to run per key in the stream processor
@@ -441,7 +443,7 @@ def make_detector(name: str = "ensemble", seed: int = 0, **params: Any) -> Detec
             f"unknown detector '{name}'", f"Use one of: ensemble, robust, {', '.join(DETECTORS)}"
         ) from None
     params.update(w)
-    short, holdoff = int(params.pop("short", 5)), int(params.pop("holdoff", 100))
+    short, holdoff = int(params.pop("short", 5)), int(params.pop("holdoff", 300))
     if cls is not KNNShape:
         params.update(p)
     det = cls(seed=seed, **params) if cls is KNNShape else cls(**params)
