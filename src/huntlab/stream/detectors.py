@@ -358,8 +358,10 @@ class Ensemble(Detector):
     ) -> None:
         w = max((m.warmup for m in members), default=0) if warmup is None else warmup
         super().__init__(w, short=short, holdoff=holdoff)
-        if how not in ("mean", "max", "median", "calibrated"):
-            raise InputError(f"unknown combination '{how}'", "Use mean, max, median or calibrated")
+        if how not in ("mean", "max", "median", "calibrated", "vote"):
+            raise InputError(
+                f"unknown combination '{how}'", "Use mean, max, median, calibrated or vote"
+            )
         if not members:
             raise InputError("an ensemble needs at least one detector")
         self.members, self.how = members, how
