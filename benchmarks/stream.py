@@ -52,13 +52,13 @@ def feed(log_dir: str, rate: int, seconds: float) -> None:
         burst = burst.set_column(i, col, pa.array([val] * burst.num_rows))
     ts_i = pool.schema.get_field_index("ts")
     log = SegmentLog(Path(log_dir), writable=True)
-    start, i = time.time(), 0
+    start, i, last = time.time(), 0, -1
     while time.time() - start < seconds:
         now = time.time()
         off = (i * per) % (pool.num_rows - per)
         frame = pool.slice(off, per)
-        if int(now) % 5 == 0 and int(now * 10) % 10 == 5:  # mid-second, every 5 s
-            frame = pa.concat_tables([frame, burst])
+        if int(now) % 5 == 0 and now % 1 >= 0.3 and int(now) != last:  # once every 5 s
+            frame, last = pa.concat_tables([frame, burst]), int(now)
         us = np.full(frame.num_rows, int(now * 1e6), dtype=np.int64)
         frame = frame.set_column(ts_i, "ts", pa.array(us).cast(TS_TYPE))
         log.append(f"f{i}", "events", frame)
