@@ -18,7 +18,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -305,11 +304,6 @@ class StreamProcessor:
                 return self.state
             if rep.events < self.cfg.max_batch_events:
                 time.sleep(max(0.0, self.cfg.batch_interval_s - (time.monotonic() - tick)))
-
-
-def state_path(ws: Workspace, job: StreamJob) -> Path:
-    """Where a job's checkpointed state files live."""
-    return ws.root / ws.config.stream.state_dir / job.name
 
 
 def new_detector(job: StreamJob) -> Detector:
