@@ -176,6 +176,29 @@ class PublishConfig(_Strict):
     k_anonymity: int = Field(default=10, ge=2, description="minimum distinct clients per group")
 
 
+class WebhookConfig(_Strict):
+    """An HTTP endpoint that receives alerts as a JSON array (POST)."""
+
+    url: str
+    retries: int = Field(default=5, ge=0)
+    backoff_s: float = Field(default=0.5, gt=0, description="first retry delay, doubled each time")
+    timeout_s: float = Field(default=5.0, gt=0)
+    token_env: str | None = Field(default=None, description="variable holding a bearer token")
+
+
+class StreamConfig(_Strict):
+    """The stream processor (`huntlab stream run`): micro-batches, checkpoints, alert sinks."""
+
+    batch_interval_s: float = Field(default=1.0, gt=0, description="micro-batch interval")
+    max_batch_events: int = Field(default=1_000_000, ge=1, description="events per micro-batch")
+    checkpoint_interval_s: float = Field(
+        default=5.0, ge=0, description="commit at least this often even when no window closed"
+    )
+    state_dir: str = ".huntlab/stream"
+    console: bool = True
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+
+
 class HuntlabConfig(_Strict):
     """The whole of huntlab.toml."""
 
@@ -184,6 +207,7 @@ class HuntlabConfig(_Strict):
     metadata: MetadataConfig = MetadataConfig()
     upstream: UpstreamConfig = UpstreamConfig()
     publish: PublishConfig = PublishConfig()
+    stream: StreamConfig = StreamConfig()
     # named connections to external systems: [connections.NAME] with a `type`
     connections: dict[str, Connection] = Field(default_factory=dict)
 
@@ -260,6 +284,15 @@ key_env = "HUNTLAB_PSEUDONYM_KEY"
 # key_file = "~/.config/huntlab/pseudonym.key"
 rotation = "month"
 # geo_table = "/etc/huntlab/ip-country.csv"   # start,end,country ranges; else country "ZZ"
+
+[stream]
+# the stream processor (`huntlab stream run JOB`); it reads the [upstream] log_dir
+batch_interval_s = 1.0
+# alerts go to the console and to every [[stream.webhooks]] (POST, retried with backoff)
+console = true
+# [[stream.webhooks]]
+# url = "https://alerts.example.org/huntlab"
+# token_env = "HUNTLAB_WEBHOOK_TOKEN"
 
 [publish]
 # outputs of jobs marked `public` keep only groups with at least this many distinct clients

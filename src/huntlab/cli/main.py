@@ -230,6 +230,7 @@ def demo(
 
 
 from huntlab.cli import datasets as _datasets  # noqa: F401  (registers the subcommands)
+from huntlab.cli import stream as _stream  # noqa: F401
 from huntlab.cli import upstream as _upstream  # noqa: F401
 
 # isort: split

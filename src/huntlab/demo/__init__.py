@@ -31,14 +31,19 @@ def shared_urls_dir() -> Path | None:
 
 
 def install_jobs(ws: Workspace) -> list[Path]:
-    """Copy the bundled hunting jobs into the workspace's jobs/ (existing files are kept)."""
+    """Copy the bundled hunting jobs into the workspace's jobs/ (existing files are kept).
+
+    Streaming jobs (jobs/stream/) are copied too; they are not batch jobs, so not in DEMO_JOBS.
+    """
     copied = []
-    for src in sorted(JOBS_DIR.iterdir()):
-        if src.suffix in (".sql", ".py") and not src.name.startswith("_"):
-            dst = ws.jobs_dir / src.name
-            if not dst.exists():
-                shutil.copyfile(src, dst)
-                copied.append(dst)
+    for folder, target in ((JOBS_DIR, ws.jobs_dir), (JOBS_DIR / "stream", ws.jobs_dir / "stream")):
+        for src in sorted(folder.iterdir()):
+            if src.suffix in (".sql", ".py") and not src.name.startswith("_"):
+                target.mkdir(exist_ok=True)
+                dst = target / src.name
+                if not dst.exists():
+                    shutil.copyfile(src, dst)
+                    copied.append(dst)
     return copied
 
 

@@ -1,0 +1,118 @@
+"""One check suite for every detector: contract, pickling round trip, determinism with a seed."""
+
+from __future__ import annotations
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from huntlab.errors import InputError
+from huntlab.stream.detectors import Population, make_detector, score_from_z
+
+pytestmark = pytest.mark.stream
+
+NAMES = ["seasonal", "ewma", "knn", "robust", "ensemble"]
+
+
+def series(n: int = 600, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """A daily-seasonal noisy series sampled every 15 minutes."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) * 900.0
+    x = 100 + 20 * np.sin(2 * np.pi * t / 86400) + rng.normal(0, 2, n)
+    return t, x
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_contract_scores_in_range_and_scoring_does_not_learn(name: str) -> None:
+    det = make_detector(name, seed=3)
+    t, x = series()
+    for ti, xi in zip(t, x):
+        s1 = det.score_one(ti, xi)
+        s2 = det.score_one(ti, xi)
+        assert s1 == s2 and 0.0 <= s1 < 1.0
+        assert math.isfinite(det.expected_one(ti))
+        det.learn_one(ti, xi)
+    assert det.seen == len(x)
+    assert det.explain(t[-1], x[-1])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_spike_scores_above_everything_before_it(name: str) -> None:
+    det = make_detector(name, seed=3)
+    t, x = series()
+    before = [det.update(ti, xi) for ti, xi in zip(t, x)]
+    spike = det.score_one(t[-1] + 900, 400.0)
+    assert spike > max(before[100:])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_pickling_round_trip_continues_identically(name: str) -> None:
+    det = make_detector(name, seed=5)
+    t, x = series()
+    for ti, xi in zip(t[:300], x[:300]):
+        det.update(ti, xi)
+    copy = pickle.loads(pickle.dumps(det))
+    a = [det.update(ti, xi) for ti, xi in zip(t[300:], x[300:])]
+    b = [copy.update(ti, xi) for ti, xi in zip(t[300:], x[300:])]
+    assert a == b
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_seed_same_scores(name: str) -> None:
+    t, x = series(900, seed=9)
+    runs = []
+    for _ in range(2):
+        det = make_detector(name, seed=11)
+        runs.append([det.update(ti, xi) for ti, xi in zip(t, x)])
+    assert runs[0] == runs[1]
+
+
+def test_the_learned_detector_depends_on_its_seed_only_through_its_reservoir() -> None:
+    t, x = series(1500, seed=2)
+    a, b = make_detector("knn", seed=1), make_detector("knn", seed=2)
+    for ti, xi in zip(t, x):
+        a.update(ti, xi)
+        b.update(ti, xi)
+    assert a.kept == b.kept == a.reservoir
+    assert not np.array_equal(a.memory[a.recent :], b.memory[b.recent :])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.floats(allow_nan=True, allow_infinity=True, width=64) | st.integers(-1000, 1000),
+        min_size=1,
+        max_size=120,
+    ),
+    st.sampled_from(NAMES),
+)
+def test_any_input_gives_a_bounded_score(values: list[float], name: str) -> None:
+    det = make_detector(name, seed=0, warmup=3)
+    for i, v in enumerate(values):
+        s = det.update(i * 60.0, float(v))
+        assert 0.0 <= s <= 1.0
+
+
+def test_unknown_detector_and_bad_parameters_are_input_errors() -> None:
+    with pytest.raises(InputError, match="unknown detector"):
+        make_detector("magic")
+    with pytest.raises(InputError, match="alpha"):
+        make_detector("ewma", alpha=0)
+
+
+def test_score_is_monotone_and_does_not_saturate() -> None:
+    zs = [0, 1, 4, 100, 1e6, 1e9]
+    scores = [score_from_z(z) for z in zs]
+    assert scores == sorted(scores) and len(set(scores)) == len(scores) and scores[-1] < 1
+
+
+def test_population_scores_a_value_far_from_every_key() -> None:
+    pop = Population(warmup=20)
+    rng = np.random.default_rng(0)
+    for v in rng.normal(100, 10, 200):
+        pop.learn(float(v))
+    assert pop.score(105) < 0.3 < 0.6 < pop.score(500)

@@ -1,0 +1,131 @@
+"""NAB scoring from its published rules, checked against hand-computed cases and the real data."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from huntlab.stream.evaluate import evaluate
+from huntlab.stream.nab import (
+    PROFILES,
+    Series,
+    best_threshold,
+    load_corpus,
+    normalized,
+    scaled_sigmoid,
+    score_series,
+)
+
+pytestmark = pytest.mark.stream
+STD = PROFILES["standard"]
+
+
+def toy(n: int = 1000, windows: list[tuple[int, int]] | None = None) -> Series:
+    ts = np.datetime64("2020-01-01T00:00:00") + np.arange(n) * np.timedelta64(300, "s")
+    return Series("toy/a.csv", ts, np.zeros(n), windows or [(400, 499)])
+
+
+def test_scaled_sigmoid_matches_the_published_curve() -> None:
+    assert scaled_sigmoid(-1.0) == pytest.approx(2 / (1 + np.exp(-5)) - 1)
+    assert scaled_sigmoid(0.0) == pytest.approx(0.0)
+    assert scaled_sigmoid(3.5) == -1.0
+    assert scaled_sigmoid(1.0) == pytest.approx(2 / (1 + np.exp(5)) - 1)
+
+
+def test_earliest_detection_in_a_window_counts_and_false_positives_cost() -> None:
+    s = toy()
+    scores = np.zeros(1000)
+    scores[[420, 450]] = 1.0  # two detections in the window: only the first counts
+    scores[200] = 1.0  # after probation, no preceding window: a full false positive (-A_FP)
+    scores[520] = 1.0  # just after the window: a partial false positive
+    out = score_series(s, scores, 0.5, STD)
+    tp = float(scaled_sigmoid(-(499 - 420 + 1) / 100))
+    fp_after = float(scaled_sigmoid(abs(499 - 520) / 99))
+    assert out.tp == 1 and out.fp == 2 and out.fn == 0
+    assert out.raw == pytest.approx(tp - STD["fp"] + STD["fp"] * fp_after)
+
+
+def test_probation_rows_are_not_scored_and_a_missed_window_costs_a_fn() -> None:
+    s = toy()
+    scores = np.zeros(1000)
+    scores[10] = 1.0  # inside the first 15%
+    out = score_series(s, scores, 0.5, PROFILES["reward_low_FN_rate"])
+    assert out.fp == 0 and out.raw == -2.0
+
+
+def test_perfect_and_null_detectors_normalise_to_100_and_0() -> None:
+    corpus = [toy(), toy(800, [(300, 350), (600, 700)])]
+    for p in PROFILES.values():
+        perfect = []
+        for s in corpus:
+            a = np.zeros(len(s.values))
+            a[[lo for lo, _ in s.windows]] = 1
+            perfect.append(a)
+        thr = best_threshold(corpus, perfect, p)
+        raw = sum(score_series(s, a, thr, p).raw for s, a in zip(corpus, perfect))
+        assert normalized(raw, corpus, p) == pytest.approx(100.0)
+        null = sum(score_series(s, np.zeros(len(s.values)), 0.5, p).raw for s in corpus)
+        assert normalized(null, corpus, p) == pytest.approx(0.0)
+
+
+def test_threshold_sweep_is_exact_against_brute_force() -> None:
+    rng = np.random.default_rng(4)
+    corpus = [toy(), toy(800, [(300, 350), (600, 700)])]
+    scores = [np.round(rng.random(len(s.values)) ** 8, 3) for s in corpus]
+    for p in PROFILES.values():
+        thr = best_threshold(corpus, scores, p)
+        best = sum(score_series(s, a, thr, p).raw for s, a in zip(corpus, scores))
+        for cand in np.unique(np.concatenate(scores)):
+            if cand <= 0:
+                continue
+            raw = sum(score_series(s, a, cand, p).raw for s, a in zip(corpus, scores))
+            assert raw <= best + 1e-9
+
+
+def test_evaluate_writes_nab_results_and_beats_the_null_detector(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    root = shared_data / "nab"
+    ev = evaluate(root, "ewma", out=tmp_path, only=["art_daily_jumps", "art_daily_nojump"])
+    assert set(ev.overall) == set(PROFILES) and ev.series == 3
+    assert ev.overall["standard"] > 0
+    rows = list(
+        csv.DictReader(open(tmp_path / "ewma/artificialWithAnomaly/ewma_art_daily_jumpsup.csv"))
+    )
+    assert list(rows[0]) == ["timestamp", "value", "anomaly_score", "label"]
+    assert {r["label"] for r in rows} == {"0", "1"}
+    summary = json.loads((tmp_path / "ewma/final_results.json").read_text())
+    assert summary["ewma"]["scores"]["standard"] == pytest.approx(ev.overall["standard"])
+    assert (tmp_path / "ewma/ewma_reward_low_FN_rate_scores.csv").is_file()
+
+
+def test_corpus_windows_land_on_rows(shared_data: Path) -> None:
+    corpus = load_corpus(shared_data / "nab")
+    assert len(corpus) == 23 and sum(len(s.windows) for s in corpus) == 58
+
+
+def test_cli_prints_scores_per_category_and_profile(shared_data: Path) -> None:
+    from huntlab.cli.main import app
+
+    res = CliRunner().invoke(
+        app,
+        [
+            "anomaly",
+            "evaluate",
+            "--data",
+            str(shared_data / "nab"),
+            "--detector",
+            "seasonal",
+            "--only",
+            "art_daily_flatmiddle",
+            "--workers",
+            "1",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "artificialWithAnomaly" in res.output and "reward_low_FP_rate" in res.output
