@@ -103,8 +103,10 @@ class _Secret(_Strict):
             try:
                 return path.read_text(encoding="utf-8").strip()
             except OSError as exc:
-                raise ConfigError(f"cannot read password_file {path}: {exc}",
-                                  "Create it (chmod 600) or set password_env") from exc
+                raise ConfigError(
+                    f"cannot read password_file {path}: {exc}",
+                    "Create it (chmod 600) or set password_env",
+                ) from exc
         return None
 
 
@@ -150,7 +152,7 @@ class HuntlabConfig(_Strict):
             known = ", ".join(sorted(self.connections)) or "none"
             raise ConfigError(
                 f"connection '{name}' is not defined in {CONFIG_FILE} (known: {known})",
-                f"Add a [connections.{name}] section with type = \"postgres\" or \"cassandra\"",
+                f'Add a [connections.{name}] section with type = "postgres" or "cassandra"',
             ) from None
 
 

@@ -55,8 +55,9 @@ class StandaloneCluster:
         log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed by the process
         cmd = [str(spark_home() / "bin" / "spark-class"), *args]
         self.procs.append(
-            subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                             start_new_session=True)  # fmt: skip
+            subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )  # fmt: skip
         )
 
     def start(self, timeout: float = 90.0) -> StandaloneCluster:
