@@ -109,7 +109,7 @@ def get_session(cfg: EngineConfig) -> Any:
         builder = SparkSession.builder
         builder = builder.remote(master) if master.startswith("sc://") else builder.master(master)
         for k, v in conf.items():
-            if not master.startswith("sc://") or k.startswith("spark.sql."):
+            if not master.startswith("sc://") or _runtime_sql_conf(k, cfg):
                 builder = builder.config(k, v)
         try:
             session = builder.getOrCreate()
@@ -123,6 +123,11 @@ def get_session(cfg: EngineConfig) -> Any:
             session.sparkContext.setLogLevel("ERROR")
         _current.update(key=key, session=session)
         return session
+
+
+def _runtime_sql_conf(key: str, cfg: EngineConfig) -> bool:
+    """Settings a Spark Connect client may set: SQL ones, not static ones like the warehouse."""
+    return key in cfg.spark_conf or (key.startswith("spark.sql.") and "warehouse" not in key)
 
 
 def _alive(session: Any) -> bool:
