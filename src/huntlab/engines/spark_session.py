@@ -127,7 +127,9 @@ def get_session(cfg: EngineConfig) -> Any:
 
 def _runtime_sql_conf(key: str, cfg: EngineConfig) -> bool:
     """Settings a Spark Connect client may set: SQL ones, not static ones like the warehouse."""
-    return key in cfg.spark_conf or (key.startswith("spark.sql.") and "warehouse" not in key)
+    if key in cfg.spark_conf:
+        return True
+    return key.startswith("spark.sql.") and "warehouse" not in key and "pyspark" not in key
 
 
 def _alive(session: Any) -> bool:
