@@ -251,3 +251,27 @@ def test_every_spark_failure_becomes_one_line(text: str) -> None:
 
     err = classify(RuntimeError(text), "SQL statement", None, "SELECT 1")
     assert "\n" not in str(err) and str(err)
+
+
+@pytest.mark.parametrize(
+    "master,partitions",
+    [("local[1]", "2"), ("local[3]", "6"), ("local", "2"), ("local[2, 3]", "4")],
+)
+def test_shuffle_partitions_follow_local_cores(master: str, partitions: str) -> None:
+    from huntlab.config import EngineConfig
+    from huntlab.engines.spark_session import session_conf
+
+    conf = session_conf(EngineConfig(type="spark", master=master))
+    assert conf["spark.sql.shuffle.partitions"] == partitions
+    assert conf["spark.sql.session.timeZone"] == "UTC"
+
+
+def test_bad_master_is_a_config_error() -> None:
+    from huntlab.config import EngineConfig
+    from huntlab.engines.spark_session import get_session, session_conf
+    from huntlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="local\\[N\\]"):
+        session_conf(EngineConfig(type="spark", master="local[x]"))
+    with pytest.raises(ConfigError, match="unknown Spark master"):
+        get_session(EngineConfig(type="spark", master="yarn"))

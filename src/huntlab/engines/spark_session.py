@@ -48,9 +48,13 @@ def _log4j_file() -> Path:
 
 
 def _local_cores(master: str) -> int:
-    inner = master.removeprefix("local").strip("[]") or "1"
-    inner = inner.split(",")[0]
-    return os.cpu_count() or 2 if inner == "*" else max(1, int(inner))
+    """The cores of local, local[N], local[*] or local[N, retries]."""
+    inner = (master.removeprefix("local").strip("[]") or "1").split(",")[0].strip()
+    if inner == "*":
+        return os.cpu_count() or 2
+    if not inner.isdigit() or int(inner) < 1:
+        raise ConfigError(f"invalid Spark master '{master}'", "Write local[N], N >= 1, or local[*]")
+    return int(inner)
 
 
 def session_conf(cfg: EngineConfig) -> dict[str, str]:
