@@ -8,6 +8,8 @@ process (so peak memory is that variant's own), and prints wall time, peak RSS a
 - huntlab@1GB  : the same with [engine] memory_limit = "1GB" (must finish by spilling)
 - duckdb-sql   : the same question hand-written in DuckDB SQL over the same Delta files
 - pyspark      : the job's Spark SQL as written, on PySpark local[2] (when pyspark is installed)
+- spark-local  : `run_job` on huntlab's Spark engine, local[2] (session start-up not counted)
+- spark-cluster: the same on a standalone master + two one-core workers on loopback
 
 Usage: python -m benchmarks [--sizes 1000000,5000000] [--job family_prevalence] [--repeat 1]
 """
@@ -75,6 +77,8 @@ def variant(name: str, ws_path: str, job: str) -> dict:
         con.execute("SET TimeZone='UTC'")
         con.register("events", DeltaTable(f"{ws_path}/data/events").to_pyarrow_dataset())
         rows = con.execute(HANDWRITTEN[job]).to_arrow_table().num_rows
+    elif name.startswith("spark-"):
+        return spark_engine_variant(name, ws_path, job)
     elif name == "pyspark":
         import psutil
         from pyspark.sql import SparkSession
@@ -102,6 +106,40 @@ def variant(name: str, ws_path: str, job: str) -> dict:
     else:
         raise SystemExit(f"unknown variant {name}")
     return {"seconds": time.perf_counter() - t0, "rows": rows}
+
+
+def spark_engine_variant(name: str, ws_path: str, job: str) -> dict:
+    """huntlab's Spark engine on local[2] or on a standalone cluster started for the run."""
+    import tempfile
+
+    import psutil
+
+    from huntlab.jobs.runner import run_job
+    from huntlab.workspace import Workspace
+
+    ws = Workspace(Path(ws_path))
+    cfg = ws.config.engine
+    cfg.type, cfg.master, cfg.driver_memory, cfg.shuffle_partitions = "spark", "local[2]", "4g", 8
+    cluster = None
+    if name == "spark-cluster":
+        sys.path.insert(0, str(ROOT))
+        from tests.services.spark import StandaloneCluster
+
+        cluster = StandaloneCluster(Path(tempfile.mkdtemp(prefix="hl-bench-")), 2, "2g").start()
+        cfg.master, cfg.executor_memory = cluster.master_url, "1536m"
+    try:
+        ws.engine("spark").close()  # start the session (and executors) before timing
+        t0 = time.perf_counter()
+        rows = run_job(ws, job, write=False).rows_out
+        elapsed = time.perf_counter() - t0
+        jvm_kb = sum(_peak_kb(f"/proc/{c.pid}/status") for c in psutil.Process().children(True))
+    finally:
+        from huntlab.engines.spark_session import stop_session
+
+        stop_session()
+        if cluster is not None:
+            cluster.stop()
+    return {"seconds": elapsed, "rows": rows, "extra_kb": jvm_kb}
 
 
 def measure(name: str, ws_path: Path, job: str) -> dict:
@@ -150,6 +188,7 @@ def main() -> None:
         import pyspark  # noqa: F401
 
         variants = ["duckdb-sql", "huntlab", "huntlab+write", "huntlab@1GB", "pyspark"]
+        variants += ["spark-local", "spark-cluster"]
     except ImportError:
         variants = ["duckdb-sql", "huntlab", "huntlab+write", "huntlab@1GB"]
         print(
@@ -180,7 +219,7 @@ def report(rows: list, job: str) -> None:
     print(f"\njob: {job}   (2-core shared machine: compare ratios, not absolute times)")
     print(
         f"{'events':>11} {'variant':<14} {'wall s':>8} {'peak MB':>8} {'vs duckdb-sql':>14} "
-        f"{'pyspark / this':>15}"
+        f"{'pyspark / this':>15} {'spark-local / this':>19}"
     )
     by = {(n, v): r for n, v, r in rows}
     for n, v, r in rows:
@@ -189,9 +228,14 @@ def report(rows: list, job: str) -> None:
             continue
         ref = by.get((n, "duckdb-sql"), {}).get("seconds")
         spark = by.get((n, "pyspark"), {}).get("seconds")
+        local = by.get((n, "spark-local"), {}).get("seconds")
         ratio = f"{r['seconds'] / ref:.2f}x" if ref else "-"
         sp = f"{spark / r['seconds']:.1f}x" if spark else "-"
-        print(f"{n:>11,} {v:<14} {r['seconds']:>8.2f} {r['peak_mb']:>8.0f} {ratio:>14} {sp:>15}")
+        lo = f"{local / r['seconds']:.1f}x" if local else "-"
+        print(
+            f"{n:>11,} {v:<14} {r['seconds']:>8.2f} {r['peak_mb']:>8.0f} {ratio:>14} {sp:>15} "
+            f"{lo:>19}"
+        )
     print("targets: huntlab within 1.2x of duckdb-sql; pyspark/huntlab >= 5x; huntlab@1GB finishes")
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from huntlab.catalog.store import DatasetEntry
 from huntlab.errors import DatasetNotFound, EngineError, JobError, SqlError, UnsupportedOnEngine
@@ -205,3 +208,70 @@ def test_cli_sql_and_run_on_spark(spark_ws) -> None:
     r = runner.invoke(app, [*ws, "run", "rising_families", "--engine", "spark", "--no-write"])
     assert r.exit_code == 0, r.output
     assert "succeeded" in r.output
+
+
+def _java_replacement(match: re.Match[str], rep: str) -> str:
+    """java.util.regex.Matcher's replacement rules: backslash escapes, $n group references."""
+    out, i = [], 0
+    while i < len(rep):
+        if rep[i] == "\\":
+            out.append(rep[i + 1])
+            i += 2
+        elif rep[i] == "$":
+            out.append(match.group(int(rep[i + 1])))
+            i += 2
+        else:
+            out.append(rep[i])
+            i += 1
+    return "".join(out)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["a", "-", "$1", "$2", "\\$", "\\\\", "\\a", "."]), max_size=6))
+def test_regexp_replacement_follows_java_on_duckdb(parts: list[str]) -> None:
+    """The transpile layer rewrites Java replacement strings; DuckDB must give Java's answer."""
+    import duckdb
+    from sqlglot import exp
+
+    from huntlab.engines.transpile import install_macros, to_duckdb
+
+    rep = "".join(parts)
+    literal = exp.Literal.string(rep).sql(dialect="spark")
+    con = duckdb.connect()
+    install_macros(con)
+    got = con.execute(to_duckdb(f"SELECT regexp_replace('xabyab', '(a)(b)', {literal})")).fetchone()
+    want = re.sub("(a)(b)", lambda m: _java_replacement(m, rep), "xabyab")
+    assert got == (want,)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=300))
+def test_every_spark_failure_becomes_one_line(text: str) -> None:
+    from huntlab.engines.spark import classify
+
+    err = classify(RuntimeError(text), "SQL statement", None, "SELECT 1")
+    assert "\n" not in str(err) and str(err)
+
+
+@pytest.mark.parametrize(
+    "master,partitions",
+    [("local[1]", "2"), ("local[3]", "6"), ("local", "2"), ("local[2, 3]", "4")],
+)
+def test_shuffle_partitions_follow_local_cores(master: str, partitions: str) -> None:
+    from huntlab.config import EngineConfig
+    from huntlab.engines.spark_session import session_conf
+
+    conf = session_conf(EngineConfig(type="spark", master=master))
+    assert conf["spark.sql.shuffle.partitions"] == partitions
+    assert conf["spark.sql.session.timeZone"] == "UTC"
+
+
+def test_bad_master_is_a_config_error() -> None:
+    from huntlab.config import EngineConfig
+    from huntlab.engines.spark_session import get_session, session_conf
+    from huntlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="local\\[N\\]"):
+        session_conf(EngineConfig(type="spark", master="local[x]"))
+    with pytest.raises(ConfigError, match="unknown Spark master"):
+        get_session(EngineConfig(type="spark", master="yarn"))

@@ -55,8 +55,9 @@ class StandaloneCluster:
         log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed by the process
         cmd = [str(spark_home() / "bin" / "spark-class"), *args]
         self.procs.append(
-            subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                             start_new_session=True)  # fmt: skip
+            subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )  # fmt: skip
         )
 
     def start(self, timeout: float = 90.0) -> StandaloneCluster:
@@ -139,3 +140,66 @@ def spark_ws(sample_ws):
     cfg.engine.master = "local[2]"
     cfg.engine.shuffle_partitions = 4
     return Workspace(sample_ws.root, cfg)
+
+
+@dataclass
+class ConnectServer:
+    """A Spark Connect server (local[2] inside) on a loopback port, started with spark-submit."""
+
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"sc://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 120.0) -> ConnectServer:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_HOME": str(spark_home()),
+               "PYSPARK_PYTHON": sys.executable}  # fmt: skip
+        cmd = [str(spark_home() / "bin" / "spark-submit"), "--class",
+               "org.apache.spark.sql.connect.service.SparkConnectServer", "--master", "local[2]",
+               "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
+               "--conf", f"spark.connect.grpc.binding.port={self.port}",
+               "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.session.timeZone=UTC",
+               "--conf", "spark.sql.shuffle.partitions=4", "spark-internal"]  # fmt: skip
+        log = open(self.workdir / "connect.log", "wb")  # noqa: SIM115 - closed by the process
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                     start_new_session=True)  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"Spark Connect server exited early\n{self.log_tail()}")
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return self
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"Spark Connect server not ready in {timeout:.0f}s\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 20) -> str:
+        text = (self.workdir / "connect.log").read_text(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def spark_connect(tmp_path_factory: pytest.TempPathFactory):
+    """A Spark Connect server on loopback for the test session."""
+    server = ConnectServer(tmp_path_factory.mktemp("spark-connect")).start()
+    try:
+        yield server
+    finally:
+        from huntlab.engines.spark_session import stop_session
+
+        stop_session()
+        server.stop()

@@ -192,11 +192,13 @@ def sql(
 ) -> None:
     """Run an ad-hoc Spark SQL query over the workspace's datasets."""
     from huntlab.cli.render import arrow_table, write_table
+    from huntlab.jobs.normalize import normalize_table
     from huntlab.jobs.runner import coerce_param
 
     eng = workspace().engine(engine)
     try:
         table = eng.sql(query, {k: coerce_param(v) for k, v in _params(param).items()})
+        table = normalize_table(table)  # the same output types as a job run, whatever the engine
     finally:
         eng.close()
     if out:

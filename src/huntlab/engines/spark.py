@@ -26,7 +26,7 @@ _OOM = re.compile(
     r"exceeding memory limits|Not enough memory",
     re.I,
 )
-_WORKER_CRASH = re.compile(r"Python worker exited unexpectedly|crashed|ExecutorLostFailure", re.I)
+_WORKER_CRASH = re.compile(r"Python worker exited unexpectedly|ExecutorLostFailure", re.I)
 _CLASS = re.compile(r"^\[([A-Z_.]+)\]\s*")
 
 

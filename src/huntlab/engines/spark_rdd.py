@@ -33,7 +33,9 @@ def records_of(df: Any) -> SparkRecords:
     from pyspark.sql.types import TimestampNTZType, TimestampType
 
     ts = tuple(
-        f.name for f in df.schema.fields if isinstance(f.dataType, (TimestampType, TimestampNTZType))
+        f.name
+        for f in df.schema.fields
+        if isinstance(f.dataType, (TimestampType, TimestampNTZType))
     )
     # Microseconds since the epoch cross to Python unchanged, whatever the workers' time zone.
     cols = [F.unix_micros(F.col(c).cast("timestamp")).alias(c) if c in ts else F.col(c)

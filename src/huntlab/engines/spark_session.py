@@ -48,9 +48,13 @@ def _log4j_file() -> Path:
 
 
 def _local_cores(master: str) -> int:
-    inner = master.removeprefix("local").strip("[]") or "1"
-    inner = inner.split(",")[0]
-    return os.cpu_count() or 2 if inner == "*" else max(1, int(inner))
+    """The cores of local, local[N], local[*] or local[N, retries]."""
+    inner = (master.removeprefix("local").strip("[]") or "1").split(",")[0].strip()
+    if inner == "*":
+        return os.cpu_count() or 2
+    if not inner.isdigit() or int(inner) < 1:
+        raise ConfigError(f"invalid Spark master '{master}'", "Write local[N], N >= 1, or local[*]")
+    return int(inner)
 
 
 def session_conf(cfg: EngineConfig) -> dict[str, str]:
@@ -109,7 +113,7 @@ def get_session(cfg: EngineConfig) -> Any:
         builder = SparkSession.builder
         builder = builder.remote(master) if master.startswith("sc://") else builder.master(master)
         for k, v in conf.items():
-            if not master.startswith("sc://") or k.startswith("spark.sql."):
+            if not master.startswith("sc://") or _runtime_sql_conf(k, cfg):
                 builder = builder.config(k, v)
         try:
             session = builder.getOrCreate()
@@ -123,6 +127,13 @@ def get_session(cfg: EngineConfig) -> Any:
             session.sparkContext.setLogLevel("ERROR")
         _current.update(key=key, session=session)
         return session
+
+
+def _runtime_sql_conf(key: str, cfg: EngineConfig) -> bool:
+    """Settings a Spark Connect client may set: SQL ones, not static ones like the warehouse."""
+    if key in cfg.spark_conf:
+        return True
+    return key.startswith("spark.sql.") and "warehouse" not in key and "pyspark" not in key
 
 
 def _alive(session: Any) -> bool:

@@ -61,7 +61,7 @@ def _read_delta(spark: Any, conn: Any) -> tuple[Any, str | None]:
 
 
 def _read_files(spark: Any, conn: Any) -> Any:
-    """JSON lines, CSV or Parquet read natively by Spark, typed as the embedded engine types them."""
+    """JSON lines, CSV or Parquet read natively by Spark, typed as the embedded engine does."""
     paths = conn.paths()
     fmt = conn.entry.format
     schema = spark_schema(conn.schema())  # one type inference for both engines

@@ -667,7 +667,6 @@ _MACROS = [
       WHEN lower(spark_trim(x)) IN ('t', 'true', 'y', 'yes', '1') THEN true
       WHEN lower(spark_trim(x)) IN ('f', 'false', 'n', 'no', '0') THEN false END
       ELSE TRY_CAST(x AS BOOLEAN) END""",
-    "CREATE OR REPLACE MACRO spark_sum_result(x HUGEINT) AS CAST(x AS BIGINT), (x) AS x",
     """CREATE OR REPLACE MACRO spark_div(a BIGINT, b BIGINT) AS a // b, (a, b) AS CASE
       WHEN typeof(a) IN ('DOUBLE', 'FLOAT') OR typeof(b) IN ('DOUBLE', 'FLOAT')
       THEN spark_cast_bigint(a) // spark_cast_bigint(b)

@@ -1,4 +1,4 @@
-"""Output types are the same whatever the engine: integers BIGINT, timestamps UTC, decimals DOUBLE."""
+"""Output types whatever the engine ran: integers BIGINT, timestamps UTC, decimals DOUBLE."""
 
 from __future__ import annotations
 
