@@ -7,7 +7,11 @@ from pathlib import Path
 import pytest
 
 # Fixture modules of the real services (one per service; see tests/services/__init__.py).
-pytest_plugins: list[str] = ["tests.services.cassandra", "tests.services.postgres", "tests.services.spark"]
+pytest_plugins: list[str] = [
+    "tests.services.cassandra",
+    "tests.services.postgres",
+    "tests.services.spark",
+]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO / ".." / "shared" / "data"

@@ -269,8 +269,12 @@ def test_fixed_silent_differences(events):
 
 
 def test_activated_resolves_pyspark_and_restores_sys_modules(con, monkeypatch):
-    fake = types.ModuleType("pyspark")  # stands for a real pyspark installed later
+    def pyspark_modules() -> dict[str, object]:
+        return {k: v for k, v in sys.modules.items() if k == "pyspark" or k.startswith("pyspark.")}
+
+    fake = types.ModuleType("pyspark")  # stands for a real pyspark imported earlier
     monkeypatch.setitem(sys.modules, "pyspark", fake)
+    before = pyspark_modules()  # other tests may have imported real pyspark submodules
     with activated(con) as spark:
         from pyspark.sql import SparkSession
         from pyspark.sql import functions as PF
@@ -282,8 +286,9 @@ def test_activated_resolves_pyspark_and_restores_sys_modules(con, monkeypatch):
         assert sys.modules["pyspark.sql.functions"] is F
         assert to_arrow(spark.table("events").select(PF.col("family"))).num_rows == 40
     assert sys.modules["pyspark"] is fake
-    assert not [k for k in sys.modules if k.startswith("pyspark.")]
+    assert pyspark_modules() == before
     monkeypatch.delitem(sys.modules, "pyspark")
+    before = pyspark_modules()
     with activated(con):
         pass
-    assert not [k for k in sys.modules if k == "pyspark" or k.startswith("pyspark.")]
+    assert pyspark_modules() == before
