@@ -17,6 +17,16 @@ if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ]; then
 fi
 echo "java $(java_major) for Spark: $(command -v java)"
 
+# JDBC driver for PostgreSQL datasets on Spark, resolved from Maven Central into .cache/jars
+# (passed to every Spark session as spark.jars; nothing is downloaded at run time).
+PG_JDBC=org.postgresql:postgresql:42.7.14
+if [ ! -e .cache/jars/postgresql-42.7.14.jar ]; then
+  command -v mvn >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq maven >/dev/null; }
+  mkdir -p .cache/jars
+  mvn -B -q dependency:copy -Dartifact="$PG_JDBC" -DoutputDirectory="$PWD/.cache/jars"
+fi
+ls .cache/jars
+
 if [ -x .venv/bin/python ]; then
   .venv/bin/python -c "import pyspark; print('pyspark', pyspark.__version__)"
 fi

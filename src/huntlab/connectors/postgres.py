@@ -255,6 +255,45 @@ class PostgresConnector(Connector):
         return opts
 
 
+_INTEGER_TYPES = ("int2", "int4", "int8")
+
+
+def jdbc_partitioning(conn: PostgresConnector, partitions: int) -> dict[str, str]:
+    """Spark JDBC options that split a table's read by ranges of an integer column (the first
+    integer column of the primary key, else the first integer column), {} when there is none."""
+    if conn.table_name is None or partitions < 2:
+        return {}
+    sql = _sql()
+    with conn.connect("plan a partitioned read of") as con:
+        cur = con.cursor()
+        cur.execute(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+            "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = to_regclass($1) AND i.indisprimary",
+            parameters=[conn.relation().as_string()],
+        )
+        keys = [r[0] for r in cur.fetchall()]
+        types = conn._raw_types(cur)
+        ints = [c for c in keys if types.get(c) in _INTEGER_TYPES]
+        ints += [c for c, t in types.items() if t in _INTEGER_TYPES and c not in ints]
+        if not ints:
+            return {}
+        col = ints[0]
+        cur.execute(
+            sql.SQL("SELECT min({0}), max({0}) FROM {1}")
+            .format(sql.Identifier(col), conn.relation())
+            .as_string()
+        )
+        low, high = cur.fetchone()
+    if low is None or high is None or low == high:
+        return {}
+    return {
+        "partitionColumn": sql.Identifier(col).as_string(),
+        "lowerBound": str(low),
+        "upperBound": str(high),
+        "numPartitions": str(partitions),
+    }
+
+
 def _projection(name: str, typname: str) -> Any:
     """A selected column; uuid and json arrays are cast to text so both engines see strings."""
     sql = _sql()
