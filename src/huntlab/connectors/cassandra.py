@@ -230,6 +230,21 @@ class CassandraConnector(Connector):
         if need is not None:  # residual filters need their columns; dropped again below
             need += [f.column for f in filters or [] if f.column not in need]
         plan = self.plan(need, filters)
+        table = apply_filters(self._fetch(plan, need, plan.params), plan.residual)
+        return table.select(columns) if columns is not None else table
+
+    def splits(self) -> int:
+        """How many token ranges a full read is split into (one task each on Spark)."""
+        return len(self.plan().params)
+
+    def read_split(self, index: int) -> pa.Table:
+        """Every column of one token range of a full read (for parallel tasks on Spark)."""
+        plan = self.plan()
+        return self._fetch(plan, None, [plan.params[index]])
+
+    def _fetch(
+        self, plan: ReadPlan, need: list[str] | None, params: list[tuple[Any, ...]]
+    ) -> pa.Table:
         cols = self._selected(need)
         scale = int(self.option("decimal_scale", 9))
         types = [arrow_type(c.cql, c.name, scale) for c in cols]
@@ -240,21 +255,19 @@ class CassandraConnector(Connector):
         prepared.consistency_level = self._consistency()
         prepared.fetch_size = int(self.option("page_size", 5000))
 
-        def fetch(params: tuple[Any, ...]) -> pa.Table:
+        def fetch(p: tuple[Any, ...]) -> pa.Table:
             with translated(f"read {self.keyspace}.{self.table}"):
-                rows = list(session.execute(prepared, params))
+                rows = list(session.execute(prepared, p))
             values = list(zip(*rows)) if rows else [() for _ in cols]
             arrays = [
                 to_arrow_array(list(v), c.cql, t, c.name) for v, c, t in zip(values, cols, types)
             ]
             return pa.Table.from_arrays(arrays, schema=schema)
 
-        workers = max(1, min(len(plan.params), int(self.option("read_threads", 8))))
+        workers = max(1, min(len(params), int(self.option("read_threads", 8))))
         with ThreadPoolExecutor(workers, thread_name_prefix="huntlab-cassandra") as pool:
-            parts = list(pool.map(fetch, plan.params))
-        table = pa.concat_tables(parts) if parts else schema.empty_table()
-        table = apply_filters(table, plan.residual)
-        return table.select(columns) if columns is not None else table
+            parts = list(pool.map(fetch, params))
+        return pa.concat_tables(parts) if parts else schema.empty_table()
 
     # -- writing -----------------------------------------------------------------------------
     def write(
