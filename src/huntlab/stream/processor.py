@@ -183,6 +183,9 @@ class StreamProcessor:
                 out = self.con.execute(to_duckdb(self.job.sql or "")).to_arrow_table()
             finally:
                 self.con.unregister("events")
+        from huntlab.jobs.normalize import normalize_table
+
+        out = normalize_table(out)  # the types batch jobs get (integer sums are BIGINT)
         missing = [c for c in group if c not in out.schema.names]
         if missing:
             raise JobError(
