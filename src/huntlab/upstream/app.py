@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from huntlab.errors import HuntlabError
@@ -80,7 +80,15 @@ def create_app(collector: Collector) -> Starlette:
     async def metrics(_request: Request) -> Any:
         return PlainTextResponse(collector.metrics.render(), media_type="text/plain; version=0.0.4")
 
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        yield
+        # uvicorn re-raises SIGTERM after its graceful shutdown, so code after uvicorn.run may
+        # never run: the workers and the log are closed here, while shutting down.
+        collector.close()
+
     return Starlette(
+        lifespan=lifespan,
         routes=[
             Route("/v1/upstream", upstream, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),

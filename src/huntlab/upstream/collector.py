@@ -87,11 +87,22 @@ _WORKER: BatchPreparer | None = None
 
 
 def _init_worker(cfg_json: str, key: bytes) -> None:
-    """Runs once in each worker process: its own preparer (and caches)."""
+    """Runs once in each worker process: its own preparer (and caches), and a watch on the
+    collector, so a worker never outlives it (a SIGKILLed collector cannot shut its pool down,
+    and an orphan would hold the collector's log files and output pipes open)."""
+    import threading
+
     from huntlab.config import UpstreamConfig
 
     global _WORKER
     _WORKER = _preparer(UpstreamConfig.model_validate_json(cfg_json), key)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
 
 
 def _ready(_: int) -> bool:
