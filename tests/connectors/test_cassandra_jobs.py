@@ -1,4 +1,4 @@
-"""End to end on the embedded engine: one job upserts per-hash state, another joins it."""
+"""End to end on both engines: one job upserts per-hash state, another joins it."""
 
 from __future__ import annotations
 
@@ -40,8 +40,9 @@ ORDER BY e.country
 """
 
 
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
 def test_job_upserts_hash_state_and_another_job_joins_it(
-    demo_ws, cassandra_node, cassandra_keyspace, monkeypatch
+    engine, demo_ws, cassandra_node, cassandra_keyspace, monkeypatch
 ) -> None:
     monkeypatch.setenv(PASSWORD_ENV, SUPERUSER[1])
     toml = demo_ws.root / "huntlab.toml"
@@ -52,16 +53,16 @@ def test_job_upserts_hash_state_and_another_job_joins_it(
         + f'password_env = "{PASSWORD_ENV}"\n'
     )
     r = hl(
-        "datasets", "add", "hash_state", "--cassandra", "hash_state_e2e",
+        "datasets", "add", "hash_state", "--cassandra", f"hash_state_e2e_{engine}",
         "--option", "splits=4", "--option", "concurrency=64", cwd=demo_ws.root,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "does not exist yet" in r.stdout
     (demo_ws.jobs_dir / "hash_state.sql").write_text(STATE_JOB)
     (demo_ws.jobs_dir / "hash_join.sql").write_text(JOIN_JOB)
-    r = hl("run", "hash_state", cwd=demo_ws.root)
+    r = hl("run", "hash_state", "--engine", engine, cwd=demo_ws.root)
     assert r.returncode == 0, r.stdout + r.stderr
-    r = hl("run", "hash_state", cwd=demo_ws.root)  # a rerun upserts the same keys again
+    r = hl("run", "hash_state", "--engine", engine, cwd=demo_ws.root)  # upserts the same keys
     assert r.returncode == 0, r.stdout + r.stderr
 
     from huntlab.workspace import Workspace
@@ -77,12 +78,14 @@ def test_job_upserts_hash_state_and_another_job_joins_it(
         reference = eng.sql(REFERENCE)
     finally:
         eng.close()
-    (count,) = cassandra_node.query(f"SELECT count(*) FROM {cassandra_keyspace}.hash_state_e2e")[0]
+    (count,) = cassandra_node.query(
+        f"SELECT count(*) FROM {cassandra_keyspace}.hash_state_e2e_{engine}"
+    )[0]
     assert count == distinct > 100
 
     from huntlab.jobs.runner import run_job
 
-    joined = run_job(ws, "hash_join", write=False).table
+    joined = run_job(ws, "hash_join", engine_name=engine, write=False).table
     assert joined.num_rows > 0
     assert joined.to_pylist() == reference.to_pylist()
 

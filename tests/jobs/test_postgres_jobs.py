@@ -53,7 +53,9 @@ password_env = "{PASSWORD_ENV}"
     return root
 
 
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
 def test_job_reads_joins_and_upserts_into_postgres(
+    engine: str,
     postgres_server: PostgresServer,
     postgres_db: str,
     tmp_path: Path,
@@ -74,7 +76,7 @@ def test_job_reads_joins_and_upserts_into_postgres(
     r = hl("datasets", "show", "known_bad", cwd=ws)
     assert "severity" in r.stdout and "int32" in r.stdout, r.stderr
 
-    r = hl("run", "bad_family_hits", cwd=ws)
+    r = hl("run", "bad_family_hits", "--engine", engine, cwd=ws)
     assert r.returncode == 0, r.stderr
     with postgres_server.connect(postgres_db) as con:
         first = dict(con.execute("SELECT family, detections FROM verdicts").fetchall())
@@ -83,7 +85,7 @@ def test_job_reads_joins_and_upserts_into_postgres(
                     "VALUES ('Old', 1, 1, 1)")  # fmt: skip
     assert set(first) == {"Emotet", "Qakbot"} and all(n > 0 for n in first.values())
 
-    r = hl("run", "bad_family_hits", cwd=ws)  # the upsert: updated by key, others kept
+    r = hl("run", "bad_family_hits", "--engine", engine, cwd=ws)  # upsert: by key, others kept
     assert r.returncode == 0, r.stderr
     with postgres_server.connect(postgres_db) as con:
         again = dict(con.execute("SELECT family, detections FROM verdicts").fetchall())
