@@ -93,7 +93,7 @@ def create_app(collector: Collector) -> Starlette:
             Route("/v1/upstream", upstream, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
-        ]
+        ],
     )
 
 
