@@ -110,7 +110,12 @@ def get_session(cfg: EngineConfig) -> Any:
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # executors run this Python
         os.environ["TZ"] = "UTC"  # Python workers turn timestamps into naive UTC datetimes
-        builder = SparkSession.builder
+        if not master.startswith("sc://"):
+            # A Spark Connect session earlier in this process leaves PySpark in Connect mode
+            # (an environment flag and options on the shared builder): start classic afresh.
+            os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
+            os.environ.pop("SPARK_REMOTE", None)
+        builder = SparkSession.Builder()
         builder = builder.remote(master) if master.startswith("sc://") else builder.master(master)
         for k, v in conf.items():
             if not master.startswith("sc://") or _runtime_sql_conf(k, cfg):

@@ -97,6 +97,9 @@ def _read_jdbc(spark: Any, conn: Any) -> Any:
     return df.select(*[df[f.name].cast(f.dataType).alias(f.name) for f in target.fields])
 
 
+TASK_PASSWORD_ENV = "HUNTLAB_TASK_CASSANDRA_PASSWORD"
+
+
 def _read_cassandra(spark: Any, conn: Any) -> Any:
     """A Cassandra table read by Spark tasks, one token range each, through the Python driver.
 
@@ -106,11 +109,24 @@ def _read_cassandra(spark: Any, conn: Any) -> Any:
     entry, settings = conn.entry, conn.connection()
     schema = spark_arrow_schema(conn.schema())
     n = conn.splits()
+    # Executors may not have the driver's environment or files: the password is resolved here
+    # and travels with the tasks, as Spark's own JDBC options carry theirs.
+    secret = settings.password()
+    task_settings = settings.model_copy(
+        update={
+            "password_env": TASK_PASSWORD_ENV if secret is not None else None,
+            "password_file": None,
+        }
+    )
 
     def read_ranges(batches: Any) -> Any:
+        import os
+
         from huntlab.connectors.cassandra import CassandraConnector
 
-        task_conn = CassandraConnector(entry, connection=settings)
+        if secret is not None:
+            os.environ[TASK_PASSWORD_ENV] = secret
+        task_conn = CassandraConnector(entry, connection=task_settings)
         for batch in batches:
             for index in batch.column(0).to_pylist():
                 yield from task_conn.read_split(index).cast(schema).to_batches()
