@@ -8,10 +8,9 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from huntlab.jobs.normalize import normalize_table
-from huntlab.workspace import Workspace
 from tests.conformance.test_conformance import canonical
 from tests.connectors.test_cassandra import dataset, new_table
+from tests.engines.both_engines import on_both
 
 pytestmark = [pytest.mark.spark, pytest.mark.cassandra]
 
@@ -38,21 +37,7 @@ def test_token_ranges_become_spark_tasks(cassandra_ws, cassandra_node, cassandra
             }
         )
     )
-    cfg = cassandra_ws.config.model_copy(deep=True)
-    cfg.engine.type, cfg.engine.master, cfg.engine.shuffle_partitions = "spark", "local[2]", 4
-    spark_engine = Workspace(cassandra_ws.root, cfg).engine()
-    try:
-        spark_engine.register(["hits_state"])
-        df = spark_engine.dataframe("hits_state")
-        assert df.rdd.getNumPartitions() == 5 and df.count() == n
-        on_spark = normalize_table(spark_engine.sql(QUERY))
-    finally:
-        spark_engine.close()
-    duck = cassandra_ws.engine("duckdb")
-    try:
-        duck.register(["hits_state"])
-        embedded = normalize_table(duck.sql(QUERY))
-    finally:
-        duck.close()
+    partitions, on_spark, embedded = on_both(cassandra_ws, "hits_state", QUERY)
+    assert partitions == 5 and on_spark.num_rows == 6
     assert embedded.num_rows == 6
     assert canonical(on_spark) == canonical(embedded)

@@ -10,10 +10,10 @@ import pytest
 
 from huntlab.connectors.base import connector_for
 from huntlab.connectors.postgres import jdbc_partitioning, postgres_entry
-from huntlab.jobs.normalize import normalize_table
 from huntlab.workspace import Workspace
 from tests.conformance.test_conformance import canonical
 from tests.connectors.test_postgres import ALL_TYPES_DDL, ALL_TYPES_ROW, _sql
+from tests.engines.both_engines import on_both
 
 pytestmark = [pytest.mark.spark, pytest.mark.postgres]
 
@@ -38,12 +38,6 @@ def pg_ws(tmp_path: Path, postgres_server: Any, postgres_connection: Any) -> Wor
     return ws
 
 
-def spark_of(ws: Workspace) -> Workspace:
-    cfg = ws.config.model_copy(deep=True)
-    cfg.engine.type, cfg.engine.master, cfg.engine.shuffle_partitions = "spark", "local[2]", 4
-    return Workspace(ws.root, cfg)
-
-
 def test_jdbc_read_is_partitioned_and_matches_the_embedded_engine(pg_ws: Workspace) -> None:
     conn = connector_for(pg_ws.store.get_dataset("typed"))
     plan = jdbc_partitioning(conn, 4)  # type: ignore[arg-type]
@@ -53,20 +47,8 @@ def test_jdbc_read_is_partitioned_and_matches_the_embedded_engine(pg_ws: Workspa
         "upperBound": "5000",
         "numPartitions": "4",
     }
-    spark_engine = spark_of(pg_ws).engine()
-    try:
-        spark_engine.register(["typed"])
-        df = spark_engine.dataframe("typed")
-        assert df.rdd.getNumPartitions() >= 2
-        on_spark = normalize_table(spark_engine.sql(QUERY))
-    finally:
-        spark_engine.close()
-    duck = pg_ws.engine("duckdb")
-    try:
-        duck.register(["typed"])
-        embedded = normalize_table(duck.sql(QUERY))
-    finally:
-        duck.close()
+    partitions, on_spark, embedded = on_both(pg_ws, "typed", QUERY)
+    assert partitions >= 2
     assert embedded.num_rows == 9  # Emotet, NULL and fam0..fam6
     assert on_spark.schema.names == embedded.schema.names
     assert canonical(on_spark) == canonical(embedded)
