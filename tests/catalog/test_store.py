@@ -128,7 +128,7 @@ def test_unreachable_metadata_server_is_one_line_without_the_password(
 ) -> None:
     from huntlab.config import MetadataConfig
     from huntlab.errors import ConfigError
-    from tests.services.postgres import free_port
+    from tests.services import free_port
 
     monkeypatch.setenv("META_PW", "s3cret-value")
     url = MetadataConfig(

@@ -15,8 +15,8 @@ from huntlab.connectors.base import Filter, connector_for
 from huntlab.connectors.cassandra import CassandraConnector
 from huntlab.errors import ConfigError, ConnectorError, InputError
 from tests.connectors.test_cassandra import _names, dataset, new_table
+from tests.services import free_port
 from tests.services.cassandra import PASSWORD_ENV
-from tests.services.cassandra_node import free_port
 
 pytestmark = pytest.mark.cassandra
 

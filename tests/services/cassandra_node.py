@@ -18,6 +18,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from tests.services import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 LIB = REPO / ".cache" / "cassandra" / "lib"
 STATE_DIR = REPO / ".cache" / "cassandra" / "node"
@@ -74,13 +76,6 @@ LOGBACK = """<configuration>
 
 class NodeError(RuntimeError):
     """The test node could not be started or did not answer in time."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def find_java() -> str:

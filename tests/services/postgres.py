@@ -10,7 +10,6 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.services import free_port
 
 BIN_DIRS = [os.environ.get("HUNTLAB_PG_BIN", ""), "/usr/lib/postgresql/15/bin"]
 ROLE = "huntlab_test"
@@ -35,12 +36,6 @@ def pg_bin() -> Path:
         "PostgreSQL 15 binaries not found in /usr/lib/postgresql/15/bin; "
         "run `bash .ci/setup-postgres.sh` (apt-get install postgresql-15) or set HUNTLAB_PG_BIN"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -20,18 +20,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.services import free_port
+
 
 def spark_home() -> Path:
     """The pyspark installation, which holds bin/spark-class and the jars."""
     from pyspark.find_spark_home import _find_spark_home
 
     return Path(_find_spark_home())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

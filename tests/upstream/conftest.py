@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.services import free_port
 
 KEYS = {
     "free_av": "key-free-" + "a" * 24,
@@ -21,12 +21,6 @@ KEYS = {
     "total_protection": "key-tp-" + "c" * 24,
     "premium_security": "key-ps-" + "d" * 24,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
