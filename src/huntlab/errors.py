@@ -8,10 +8,11 @@ class HuntlabError(Exception):
 
     transient = False
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None, *, transient: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.transient = transient or type(self).transient
 
     def __str__(self) -> str:
         return f"{self.message}. {self.hint}" if self.hint else self.message

@@ -155,21 +155,19 @@ def connector_error(exc: BaseException, doing: str) -> ConnectorError:
                 f"cannot {doing}: authentication failed",
                 "Check user and password_env/password_file of the connection in huntlab.toml",
             )
-        err = ConnectorError(
+        return ConnectorError(
             f"cannot {doing}: no host answered ({_first(errors) or text})",
             "Check that Cassandra runs and the connection's contact_points and port",
+            transient=True,
         )
-        err.transient = True
-        return err
     if isinstance(exc, Unauthorized):
         return ConnectorError(f"cannot {doing}: not authorised ({text})", "Grant the role access")
     if isinstance(exc, (Unavailable, ReadTimeout, WriteTimeout, OperationTimedOut)):
-        err = ConnectorError(
+        return ConnectorError(
             f"cannot {doing}: {type(exc).__name__} ({text})",
             "The cluster is overloaded or nodes are down; retry, or lower the consistency level",
+            transient=True,
         )
-        err.transient = True
-        return err
     if isinstance(exc, InvalidRequest):
         return ConnectorError(f"cannot {doing}: {text}", "Check the keyspace, table and columns")
     return ConnectorError(f"cannot {doing}: {type(exc).__name__}: {text}")

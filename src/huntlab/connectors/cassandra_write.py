@@ -231,7 +231,7 @@ def _execute(session: Session, statements: list, total: int, target: str, counte
             if counter
             else "Upserts are idempotent: run the same write again to complete it"
         )
-        final = ConnectorError(f"{err.message}; {written[0]:,} rows were written", hint)
-        final.transient = err.transient
-        raise final from None
+        raise ConnectorError(
+            f"{err.message}; {written[0]:,} rows were written", hint, transient=err.transient
+        ) from None
     return written[0]

@@ -376,6 +376,4 @@ def describe_error(exc: Exception, dataset: str, action: str, s: PostgresConnect
         hint = "The data has the same key more than once; deduplicate it before the upsert"
     elif state.startswith(("22", "23", "42")):
         hint = "The data does not fit the table; compare the data's columns with the table's"
-    err = ConnectorError(what, hint)
-    err.transient = transient
-    return err
+    return ConnectorError(what, hint, transient=transient)
