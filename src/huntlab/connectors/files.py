@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import glob as globlib
 import gzip
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from huntlab.connectors.base import Connector, Filter, apply_filters, register_connector
+from huntlab.connectors.malformed import Malformed, numbered_lines, reason_for
 from huntlab.errors import ConnectorError
 
 if TYPE_CHECKING:
     import duckdb
 
+_COLUMNS = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
+_CAST = re.compile(r"Could not convert string \"(.*)\" to '(\w+)'")
+
 
 @register_connector("jsonl", "csv", "parquet")
 class FileConnector(Connector):
-    """Reads files with DuckDB's native scanners; malformed rows are skipped and counted."""
+    """Reads files with DuckDB's native scanners; malformed rows are skipped (and quarantined)."""
 
     def paths(self) -> list[str]:
         found = sorted(globlib.glob(self.entry.location, recursive=True))
@@ -29,11 +34,13 @@ class FileConnector(Connector):
             )
         return found
 
-    def relation(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelation:
+    def relation(
+        self, con: duckdb.DuckDBPyConnection, paths: list[str] | None = None
+    ) -> duckdb.DuckDBPyRelation:
         """A DuckDB relation scanning the files (no SQL built from the path)."""
         import duckdb
 
-        paths = self.paths()
+        paths = paths or self.paths()
         fmt = self.entry.format
         declared = self.entry.declared_schema
         try:
@@ -90,6 +97,59 @@ class FileConnector(Connector):
 
         return sum(pq.ParquetFile(p).metadata.num_rows for p in self.paths())
 
+    def malformed_lines(self) -> list[Malformed]:
+        """The lines the scanner rejects, with reasons (CSV: DuckDB's rejects tables)."""
+        if self.entry.format == "csv":
+            return self._csv_rejects()
+        if self.entry.format == "jsonl":
+            return self._json_rejects()
+        return []
+
+    def _csv_rejects(self) -> list[Malformed]:
+        import duckdb
+
+        con = duckdb.connect()
+        con.execute("SET TimeZone='UTC'")
+        kw: dict[str, Any] = {"header": True, "ignore_errors": True, "store_rejects": True}
+        kw |= {"rejects_table": "huntlab_rejects", "rejects_scan": "huntlab_scans"}
+        if self.entry.declared_schema:
+            kw["dtype"] = self.entry.declared_schema
+        reader = con.read_csv(self.paths(), **kw).to_arrow_reader()
+        for _ in reader:  # every column materialised: the casts are what reject rows
+            pass
+        rows = con.execute(
+            "SELECT s.file_path, e.line, any_value(e.csv_line ORDER BY e.column_idx), "
+            "any_value(e.error_type ORDER BY e.column_idx), "
+            "any_value(e.error_message ORDER BY e.column_idx), "
+            "any_value(e.column_name ORDER BY e.column_idx) "
+            "FROM huntlab_rejects e JOIN huntlab_scans s USING (scan_id, file_id) "
+            "GROUP BY ALL ORDER BY 1, 2"
+        ).fetchall()
+        return [
+            Malformed(path, int(line), raw or "", _csv_reason(kind, msg, raw, col))
+            for path, line, raw, kind, msg, col in rows
+        ]
+
+    def _json_rejects(self) -> list[Malformed]:
+        """Lines that do not parse into a row; read line by line only when rows are missing."""
+        import duckdb
+
+        con = duckdb.connect()
+        con.execute("SET TimeZone='UTC'")
+        rel = self.relation(con)
+        schema = rel.limit(0).to_arrow_table().schema
+        found: list[Malformed] = []
+        for path in self.paths():
+            lines = _non_empty_lines(path)
+            rows = self.relation(con, [path]).to_arrow_table().num_rows
+            if rows >= lines:
+                continue
+            for n, text in numbered_lines(path):
+                reason = reason_for(text, "jsonl", schema) if text.strip() else None
+                if reason:
+                    found.append(Malformed(path, n, text, reason))
+        return found
+
     def malformed_rows(self) -> int:
         """Count rows the scanner had to skip (CSV rejects; JSON lines that do not parse)."""
         import duckdb
@@ -106,6 +166,24 @@ class FileConnector(Connector):
         rows = self.relation(con).to_arrow_table().num_rows
         header = len(self.paths()) if self.entry.format == "csv" else 0
         return max(0, total_lines - header - int(rows))
+
+
+def _csv_reason(error_type: str, message: str, value: str | None, column: str | None) -> str:
+    """The quarantine reason of one DuckDB CSV reject, worded as `reason_for` words it."""
+    cols = _COLUMNS.search(message)
+    if cols:
+        return f"CSV: expected {cols.group(1)} columns, found {cols.group(2)}"
+    cast = _CAST.search(message)
+    if error_type == "CAST" and cast:
+        return f"cannot cast '{cast.group(1)[:80]}' to {cast.group(2)} in column {column}"
+    return f"CSV: {message.splitlines()[0][:200]}"
+
+
+def _non_empty_lines(path: str) -> int:
+    """Lines holding more than white space (what a scanner should turn into rows)."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        return sum(1 for line in fh if line.strip())
 
 
 def infer_format(location: str) -> str:
