@@ -35,9 +35,15 @@ class FileConnector(Connector):
         return found
 
     def relation(
-        self, con: duckdb.DuckDBPyConnection, paths: list[str] | None = None
+        self,
+        con: duckdb.DuckDBPyConnection,
+        paths: list[str] | None = None,
+        rejects: str | None = None,
     ) -> duckdb.DuckDBPyRelation:
-        """A DuckDB relation scanning the files (no SQL built from the path)."""
+        """A DuckDB relation scanning the files (no SQL built from the path).
+
+        With `rejects`, a CSV scan records the rows it skips in the tables `<rejects>_errors` and
+        `<rejects>_scans` of `con` (DuckDB's store_rejects), read back by `malformed_lines`."""
         import duckdb
 
         paths = paths or self.paths()
@@ -48,6 +54,9 @@ class FileConnector(Connector):
                 return con.read_parquet(paths, union_by_name=True)
             if fmt == "csv":
                 kw: dict[str, Any] = {"header": True, "ignore_errors": True}
+                if rejects:
+                    kw |= {"store_rejects": True, "rejects_table": f"{rejects}_errors"}
+                    kw["rejects_scan"] = f"{rejects}_scans"
                 if declared:
                     kw["dtype"] = declared
                 return con.read_csv(paths, **kw)
@@ -69,7 +78,8 @@ class FileConnector(Connector):
             ) from exc
 
     def register(self, con: duckdb.DuckDBPyConnection, view: str) -> None:
-        self.relation(con).create_view(view, replace=True)
+        rejects = f"huntlab_rejects_{view}" if self.entry.format == "csv" else None
+        self.relation(con, rejects=rejects).create_view(view, replace=True)
 
     def read(
         self, columns: list[str] | None = None, filters: list[Filter] | None = None
@@ -97,38 +107,35 @@ class FileConnector(Connector):
 
         return sum(pq.ParquetFile(p).metadata.num_rows for p in self.paths())
 
-    def malformed_lines(self) -> list[Malformed]:
-        """The lines the scanner rejects, with reasons (CSV: DuckDB's rejects tables)."""
+    def malformed_lines(
+        self, con: duckdb.DuckDBPyConnection | None = None, view: str | None = None
+    ) -> list[Malformed]:
+        """The lines the scanner rejects, with reasons (CSV: DuckDB's rejects tables).
+
+        For CSV registered as `view` on `con`, the job's own scan has filled the rejects tables
+        and nothing is read again; otherwise the files are scanned once more."""
         if self.entry.format == "csv":
-            return self._csv_rejects()
+            return self._csv_rejects(con, view)
         if self.entry.format == "jsonl":
             return self._json_rejects()
         return []
 
-    def _csv_rejects(self) -> list[Malformed]:
+    def _csv_rejects(
+        self, con: duckdb.DuckDBPyConnection | None, view: str | None
+    ) -> list[Malformed]:
         import duckdb
 
+        if con is not None and view is not None:
+            try:
+                return _rejects_of(con, f"huntlab_rejects_{view}")
+            except duckdb.CatalogException:
+                pass  # the view was never scanned (e.g. map-reduce reads the files itself)
         con = duckdb.connect()
         con.execute("SET TimeZone='UTC'")
-        kw: dict[str, Any] = {"header": True, "ignore_errors": True, "store_rejects": True}
-        kw |= {"rejects_table": "huntlab_rejects", "rejects_scan": "huntlab_scans"}
-        if self.entry.declared_schema:
-            kw["dtype"] = self.entry.declared_schema
-        reader = con.read_csv(self.paths(), **kw).to_arrow_reader()
+        reader = self.relation(con, rejects="huntlab_rejects").to_arrow_reader()
         for _ in reader:  # every column materialised: the casts are what reject rows
             pass
-        rows = con.execute(
-            "SELECT s.file_path, e.line, any_value(e.csv_line ORDER BY e.column_idx), "
-            "any_value(e.error_type ORDER BY e.column_idx), "
-            "any_value(e.error_message ORDER BY e.column_idx), "
-            "any_value(e.column_name ORDER BY e.column_idx) "
-            "FROM huntlab_rejects e JOIN huntlab_scans s USING (scan_id, file_id) "
-            "GROUP BY ALL ORDER BY 1, 2"
-        ).fetchall()
-        return [
-            Malformed(path, int(line), raw or "", _csv_reason(kind, msg, raw, col))
-            for path, line, raw, kind, msg, col in rows
-        ]
+        return _rejects_of(con, "huntlab_rejects")
 
     def _json_rejects(self) -> list[Malformed]:
         """Lines that do not parse into a row; read line by line only when rows are missing."""
@@ -136,14 +143,14 @@ class FileConnector(Connector):
 
         con = duckdb.connect()
         con.execute("SET TimeZone='UTC'")
-        rel = self.relation(con)
-        schema = rel.limit(0).to_arrow_table().schema
+        schema: pa.Schema | None = None
         found: list[Malformed] = []
         for path in self.paths():
-            lines = _non_empty_lines(path)
-            rows = self.relation(con, [path]).to_arrow_table().num_rows
-            if rows >= lines:
+            rel = self.relation(con, [path])
+            rows = rel.aggregate("count(*)").fetchone()[0]  # type: ignore[index]
+            if rows >= _line_count(path) or rows >= _non_empty_lines(path):
                 continue
+            schema = schema or self.relation(con).limit(0).to_arrow_table().schema
             for n, text in numbered_lines(path):
                 reason = reason_for(text, "jsonl", schema) if text.strip() else None
                 if reason:
@@ -166,6 +173,38 @@ class FileConnector(Connector):
         rows = self.relation(con).to_arrow_table().num_rows
         header = len(self.paths()) if self.entry.format == "csv" else 0
         return max(0, total_lines - header - int(rows))
+
+
+def _rejects_of(con: duckdb.DuckDBPyConnection, prefix: str) -> list[Malformed]:
+    """One malformed line per rejected CSV line, from DuckDB's rejects tables."""
+    errors, scans = (_quoted(f"{prefix}_{t}") for t in ("errors", "scans"))
+    rows = con.execute(
+        "SELECT s.file_path, e.line, any_value(e.csv_line ORDER BY e.column_idx), "
+        "any_value(e.error_type ORDER BY e.column_idx), "
+        "any_value(e.error_message ORDER BY e.column_idx), "
+        "any_value(e.column_name ORDER BY e.column_idx) "
+        f"FROM {errors} e JOIN {scans} s USING (scan_id, file_id) "
+        "GROUP BY ALL ORDER BY 1, 2"
+    ).fetchall()
+    return [
+        Malformed(path, int(line), raw or "", _csv_reason(kind, msg, raw, col))
+        for path, line, raw, kind, msg, col in rows
+    ]
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _line_count(path: str) -> int:
+    """Newlines (plus an unterminated last line): a fast upper bound of the non-empty lines."""
+    opener = gzip.open if path.endswith(".gz") else open
+    count, last = 0, b"\n"
+    with opener(path, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+    return count + (last != b"\n")
 
 
 def _csv_reason(error_type: str, message: str, value: str | None, column: str | None) -> str:

@@ -48,7 +48,7 @@ def collect(engine: Any, ws: Workspace, names: list[str]) -> dict[str, list[Malf
         else:
             from huntlab.connectors.base import connector_for
 
-            found = connector_for(entry).malformed_lines()
+            found = connector_for(entry).malformed_lines(getattr(engine, "con", None), name)
         if found:
             out[name] = found
     return out
