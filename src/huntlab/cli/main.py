@@ -134,6 +134,8 @@ def run(
         f"[green]run {res.run_id} succeeded[/] in {res.seconds:.2f}s: "
         f"{res.rows_out:,} rows -> {res.output or '(not saved)'}{ver}"
     )
+    for line in res.quarantined:
+        c.print(f"[yellow]{line}[/]")
     if res.suppressed_groups is not None:
         c.print(
             f"public output: {res.suppressed_groups:,} group(s) with fewer than "

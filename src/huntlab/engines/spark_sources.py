@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from huntlab.connectors.base import connector_for
+from huntlab.connectors.malformed import Malformed, locate, reason_for
 from huntlab.errors import ConnectorError
 
 if TYPE_CHECKING:
@@ -134,20 +135,68 @@ def _read_cassandra(spark: Any, conn: Any) -> Any:
     return spark.range(n, numPartitions=n).mapInArrow(read_ranges, spark_schema(schema))
 
 
+CORRUPT = "_huntlab_corrupt_record"
+
+
+def _scan_files(spark: Any, conn: Any) -> Any:
+    """CSV or JSON lines in PERMISSIVE mode: the schema plus a column holding rejected lines."""
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    fields = spark_schema(conn.schema()).fields
+    schema = StructType([*fields, StructField(CORRUPT, StringType(), True)])
+    opts = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT}
+    reader = spark.read.schema(schema).options(**opts)
+    if conn.entry.format == "csv":
+        return reader.options(header=True).csv(conn.paths())
+    return reader.json(conn.paths())
+
+
 def _read_files(spark: Any, conn: Any) -> Any:
-    """JSON lines, CSV or Parquet read natively by Spark, typed as the embedded engine does."""
-    paths = conn.paths()
+    """JSON lines, CSV or Parquet read natively by Spark, typed as the embedded engine does.
+
+    Rejected lines are filtered out of the job's input here and collected by `malformed_lines`."""
     fmt = conn.entry.format
-    schema = spark_schema(conn.schema())  # one type inference for both engines
     try:
         if fmt == "parquet":
-            return spark.read.parquet(*paths)
-        if fmt == "csv":
-            return spark.read.schema(schema).options(header=True, mode="DROPMALFORMED").csv(paths)
-        return spark.read.schema(schema).options(mode="DROPMALFORMED").json(paths)
+            return spark.read.parquet(*conn.paths())
+        df = _scan_files(spark, conn)
+        return df.where(df[CORRUPT].isNull()).drop(CORRUPT)
     except Exception as exc:
         raise ConnectorError(
             f"dataset '{conn.entry.name}': Spark cannot read {fmt} files at "
             f"{conn.entry.location}: {str(exc).splitlines()[0][:200]}",
             "Check the file format, or declare the schema with --schema",
         ) from exc
+
+
+def malformed_lines(spark: Any, entry: DatasetEntry) -> list[Malformed]:
+    """The lines Spark rejected in a CSV/JSON-lines dataset, located and given reasons."""
+    from pyspark.sql import functions as F
+
+    conn = connector_for(entry)
+    df = _scan_files(spark, conn)
+    # Every column is selected: Spark refuses a scan that references only the corrupt column.
+    bad = df.where(df[CORRUPT].isNotNull()).select(
+        F.input_file_name().alias("_file"), *[df[c] for c in df.columns]
+    )
+    rows = [(r["_file"], r[CORRUPT]) for r in bad.collect()]
+    schema = conn.schema()
+    found: list[Malformed] = []
+    for path in conn.paths():
+        raws = [raw for f, raw in rows if _same_file(f, path)]
+        if not raws:
+            continue
+        where = locate(path, raws)
+        for raw in raws:
+            numbers = where.get(raw) or [None]
+            line = numbers.pop(0) if len(numbers) > 1 else numbers[0]
+            reason = reason_for(raw, entry.format, schema) or "rejected by the Spark scanner"
+            found.append(Malformed(path, line, raw, reason))
+    return sorted(found, key=lambda m: (m.file, m.line or 0))
+
+
+def _same_file(uri: str, path: str) -> bool:
+    from pathlib import Path
+    from urllib.parse import unquote, urlparse
+
+    return Path(unquote(urlparse(uri).path)).resolve() == Path(path).resolve()

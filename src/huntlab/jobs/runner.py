@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from huntlab.connectors.base import connector_for
 from huntlab.errors import HuntlabError, JobError
+from huntlab.jobs import quarantine
 from huntlab.jobs.discover import find_job
 from huntlab.jobs.normalize import normalize_table
 from huntlab.jobs.spec import JobSpec, load_python_jobs, parse_sql_job
@@ -38,6 +39,7 @@ class RunResult:
     inputs: dict[str, str | None] = field(default_factory=dict)
     output_version: str | None = None
     suppressed_groups: int | None = None  # public outputs: groups under k distinct clients
+    quarantined: list[str] = field(default_factory=list)  # one line per input with bad lines
 
 
 def coerce_param(value: str) -> Any:
@@ -151,6 +153,7 @@ def run_job(
             )
             say(f"running {spec.name} ({spec.kind}) on {engine.name}")
             table, inputs = _execute(spec, engine, bound)
+            found = quarantine.collect(engine, ws, list(inputs))
         table = normalize_table(table)
         suppressed = None
         if spec.public:
@@ -160,6 +163,11 @@ def run_job(
             table, suppressed = suppress_small_groups(table, k, spec.clients_column, spec.name)
             say(f"public output: suppressed {suppressed:,} group(s) with fewer than {k} clients")
         version = None
+        outputs: dict[str, str | None] = {}
+        if write and found:  # committed before the output: never lost if the job commits
+            outputs[quarantine.QUARANTINE] = quarantine.write(ws, run_id, engine.name, found)
+        for line in quarantine.messages(found):
+            say(line)
         if write and spec.output:
             say(f"writing {table.num_rows:,} rows to {spec.output} ({spec.mode})")
             entry = ws.ensure_managed(spec.output, spec.partition_by)
@@ -171,6 +179,7 @@ def run_job(
                 )
             version = conn.write(table, spec.mode, spec.keys, run_id=run_id)  # type: ignore[call-arg]
             ws.store.touch_dataset(spec.output)
+            outputs[spec.output] = version
         rows_in = _count_inputs(ws, list(inputs))
         ws.store.finish_run(
             run_id,
@@ -178,7 +187,7 @@ def run_job(
             rows_in=rows_in,
             rows_out=table.num_rows,
             inputs=inputs,
-            outputs={spec.output: version} if write and spec.output else {},
+            outputs=outputs,
         )
         return RunResult(
             run_id,
@@ -191,6 +200,7 @@ def run_job(
             inputs,
             version,
             suppressed,
+            quarantine.messages(found),
         )
     except BaseException as exc:
         if run_id is not None:
