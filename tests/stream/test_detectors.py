@@ -15,7 +15,7 @@ from huntlab.stream.detectors import Population, make_detector, score_from_z
 
 pytestmark = pytest.mark.stream
 
-NAMES = ["seasonal", "ewma", "knn", "robust", "ensemble"]
+NAMES = ["seasonal", "ewma", "knn", "context", "robust", "ensemble"]
 
 
 def series(n: int = 600, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:

@@ -12,9 +12,11 @@ from typer.testing import CliRunner
 
 from huntlab.stream.evaluate import evaluate
 from huntlab.stream.nab import (
+    MAX_TP,
     PROFILES,
     Series,
     best_threshold,
+    bounds,
     load_corpus,
     normalized,
     scaled_sigmoid,
@@ -34,6 +36,8 @@ def test_scaled_sigmoid_matches_the_published_curve() -> None:
     assert scaled_sigmoid(-1.0) == pytest.approx(2 / (1 + np.exp(-5)) - 1)
     assert scaled_sigmoid(0.0) == pytest.approx(0.0)
     assert scaled_sigmoid(3.5) == -1.0
+    assert scaled_sigmoid(3.0) == -1.0  # NAB's sweeper: y >= 3 is a full false positive
+    assert scaled_sigmoid(2.999) > -1.0
     assert scaled_sigmoid(1.0) == pytest.approx(2 / (1 + np.exp(5)) - 1)
 
 
@@ -44,10 +48,35 @@ def test_earliest_detection_in_a_window_counts_and_false_positives_cost() -> Non
     scores[200] = 1.0  # after probation, no preceding window: a full false positive (-A_FP)
     scores[520] = 1.0  # just after the window: a partial false positive
     out = score_series(s, scores, 0.5, STD)
-    tp = float(scaled_sigmoid(-(499 - 420 + 1) / 100))
+    tp = float(scaled_sigmoid(-(499 - 420 + 1) / 100)) / MAX_TP
     fp_after = float(scaled_sigmoid(abs(499 - 520) / 99))
     assert out.tp == 1 and out.fp == 2 and out.fn == 0
     assert out.raw == pytest.approx(tp - STD["fp"] + STD["fp"] * fp_after)
+
+
+def test_a_detection_on_the_first_row_earns_exactly_a_tp_and_fps_count_from_the_last_window() -> (
+    None
+):
+    s = toy(1000, [(300, 349), (600, 699)])
+    scores = np.zeros(1000)
+    scores[[300, 600]] = 1.0
+    scores[450] = 1.0  # between windows: measured from the first window's end (row 349)
+    scores[980] = 1.0  # (980 - 699) / 99 >= 3: a full false positive
+    out = score_series(s, scores, 0.5, STD)
+    fp_between = float(scaled_sigmoid((450 - 349) / 49))
+    assert out.tp == 2 and out.fp == 2
+    assert out.raw == pytest.approx(2.0 + STD["fp"] * fp_between - STD["fp"])
+
+
+def test_a_window_inside_probation_is_neither_hit_nor_missed() -> None:
+    s = toy(1000, [(20, 60), (400, 499)])  # probation: 150 rows
+    assert s.scorable_windows() == [1]
+    out = score_series(s, np.zeros(1000), 0.5, STD)
+    assert out.fn == 1 and out.raw == -1.0
+    null, perfect = bounds([s], STD)
+    assert (null, perfect) == (-1.0, 2.0)  # NAB's runner: perfect counts every labelled window
+    thr = best_threshold([s], [np.zeros(1000)], STD)
+    assert score_series(s, np.zeros(1000), thr, STD).raw == -1.0
 
 
 def test_probation_rows_are_not_scored_and_a_missed_window_costs_a_fn() -> None:
