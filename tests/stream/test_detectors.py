@@ -116,3 +116,34 @@ def test_population_scores_a_value_far_from_every_key() -> None:
     for v in rng.normal(100, 10, 200):
         pop.learn(float(v))
     assert pop.score(105) < 0.3 < 0.6 < pop.score(500)
+
+
+def test_context_novelty_knows_a_repeated_pattern_and_flags_a_new_one() -> None:
+    from huntlab.stream.context import ContextNovelty
+
+    det = ContextNovelty(levels=4, order=3, warmup=5)
+    pattern = [0.0, 10.0, 20.0, 30.0]
+    for i in range(200):
+        det.update(i * 60.0, pattern[i % 4])
+    t = 200 * 60.0
+    assert det.novelty(t, pattern[200 % 4]) == 0.0  # the cycle continues: every context known
+    assert det.novelty(t, 20.0) > 0.0  # in range, but never after (20, 30)
+    assert det.novelty(t, 31.0) >= 1.0 and det.novelty(t, 300.0) > det.novelty(t, 31.0)
+
+
+def test_context_memory_is_bounded_by_its_generations() -> None:
+    from huntlab.stream.context import ContextNovelty
+
+    det = ContextNovelty(generation=100, warmup=5)
+    rng = np.random.default_rng(0)
+    for i, v in enumerate(rng.normal(0, 1, 2000)):
+        det.update(i * 60.0, float(v))
+        assert len(det.known) + len(det.older) <= 2 * 100 * det.order
+    assert len(pickle.dumps(det)) < 200_000
+
+
+def test_default_holdoff_is_the_detectors_own_unless_given() -> None:
+    assert make_detector("context").s_recent.maxlen == 75
+    assert make_detector("seasonal").s_recent.maxlen == 300
+    assert make_detector("context", holdoff=1).s_recent.maxlen == 1
+    assert make_detector("ensemble", members=["context", "seasonal"]).members[0].name == "context"

@@ -158,3 +158,9 @@ def test_cli_prints_scores_per_category_and_profile(shared_data: Path) -> None:
     )
     assert res.exit_code == 0, res.output
     assert "artificialWithAnomaly" in res.output and "reward_low_FP_rate" in res.output
+
+
+def test_the_default_detector_is_contextual_and_clears_a_floor(shared_data: Path) -> None:
+    ev = evaluate(shared_data / "nab", only=["artificialWithAnomaly", "rogue_agent"], workers=1)
+    assert ev.detector == "context" and ev.series == 8
+    assert ev.overall["standard"] > 40  # measured 46.5 (deterministic); null is 0

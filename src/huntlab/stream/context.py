@@ -22,6 +22,7 @@ class ContextNovelty(Detector):
     """Share of the nested contexts of the last `order` quantized values never seen before."""
 
     name = "context"
+    default_holdoff = 75  # CAD OSE's rest period idea; 30-150 all scored within 1.5 on NAB
 
     def __init__(
         self,

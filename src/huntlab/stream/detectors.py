@@ -52,6 +52,7 @@ class Detector(ABC):
     """The contract: `score_one` before `learn_one` for each observation, in time order."""
 
     name: ClassVar[str] = "detector"
+    default_holdoff: ClassVar[int] = 300  # rows a detection damps smaller ones (see score_one)
     __slotnames__: ClassVar[list[str]] = []  # spares pickle a per-object lookup (no __slots__)
     tracks_surprise = True  # members of an ensemble leave this to the ensemble
 
@@ -451,14 +452,16 @@ def _single(name: str, seed: int, w: dict, p: dict, params: dict[str, Any]) -> D
 
 def make_detector(name: str = "ensemble", seed: int = 0, **params: Any) -> Detector:
     """A detector by name; 'ensemble' is the default mix (see ENSEMBLES for the mixes)."""
-    how = str(params.pop("how", "vote" if name in ENSEMBLES else "mean"))
+    how = str(params.pop("how", "vote" if name == "ensemble" else "mean"))
     w = {"warmup": int(params.pop("warmup"))} if "warmup" in params else {}
     p = {"poisson": bool(params.pop("poisson"))} if "poisson" in params else {}
-    short, holdoff = int(params.pop("short", 5)), int(params.pop("holdoff", 300))
+    short, holdoff = int(params.pop("short", 5)), params.pop("holdoff", None)
     names = params.pop("members", None) or ENSEMBLES.get(name)
     if names is not None:
         members = [_single(m, seed, w, p, {}) for m in names]
-        return Ensemble(members, how=how, short=short, holdoff=holdoff, **params)
+        hold = int(holdoff or Ensemble.default_holdoff)
+        return Ensemble(members, how=how, short=short, holdoff=hold, **params)
     det = _single(name, seed, w, p, params)
-    det.z_short, det.s_recent = deque(maxlen=short), deque(maxlen=holdoff)
+    hold = int(holdoff or det.default_holdoff)
+    det.z_short, det.s_recent = deque(maxlen=short), deque(maxlen=hold)
     return det
