@@ -147,3 +147,12 @@ def test_default_holdoff_is_the_detectors_own_unless_given() -> None:
     assert make_detector("seasonal").s_recent.maxlen == 300
     assert make_detector("context", holdoff=1).s_recent.maxlen == 1
     assert make_detector("ensemble", members=["context", "seasonal"]).members[0].name == "context"
+
+
+def test_context_as_a_stream_job_configures_it_flags_an_hourly_outbreak() -> None:
+    rng = np.random.default_rng(4)
+    counts = [float(c) for c in rng.poisson(20, 24 * 21)]
+    det = make_detector("context", seed=0, warmup=4, poisson=True, short=1, holdoff=1)
+    before = [det.update(h * 3600.0, c) for h, c in enumerate(counts)]
+    outbreak = det.score_one(len(counts) * 3600.0, 140.0)
+    assert outbreak >= 0.5 and outbreak > max(before[24 * 7 :])

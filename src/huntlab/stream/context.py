@@ -31,8 +31,9 @@ class ContextNovelty(Detector):
         generation: int = 3000,
         scale: float = 4.0,
         warmup: int = 30,
+        history: int = 1000,
     ) -> None:
-        super().__init__(warmup)
+        super().__init__(warmup, history=history)
         if levels < 2 or order < 1 or generation < 10:
             raise InputError("context needs levels >= 2, order >= 1, generation >= 10")
         self.levels, self.order, self.generation, self.scale = levels, order, generation, scale
