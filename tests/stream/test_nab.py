@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from huntlab.stream.evaluate import evaluate
@@ -164,3 +166,26 @@ def test_the_default_detector_is_contextual_and_clears_a_floor(shared_data: Path
     ev = evaluate(shared_data / "nab", only=["artificialWithAnomaly", "rogue_agent"], workers=1)
     assert ev.detector == "context" and ev.series == 8
     assert ev.overall["standard"] > 40  # measured 46.5 (deterministic); null is 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(200, 600),
+    st.lists(st.tuples(st.floats(0, 1), st.floats(0.01, 0.2)), min_size=1, max_size=4),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(sorted(PROFILES)),
+)
+def test_any_detector_scores_between_null_and_perfect(
+    n: int, spans: list[tuple[float, float]], seed: int, profile: str
+) -> None:
+    windows, last = [], -1
+    for start, width in sorted(spans):
+        lo, hi = max(int(start * n), last + 2), min(int((start + width) * n), n - 1)
+        if hi >= lo:
+            windows.append((lo, hi))
+            last = hi
+    s, p = toy(n, windows or [(n - 10, n - 1)]), PROFILES[profile]
+    scores = np.round(np.random.default_rng(seed).random(n) ** 4, 2)
+    thr = best_threshold([s], [scores], p)
+    value = normalized(score_series(s, scores, thr, p).raw, [s], p)
+    assert -1e-9 <= value <= 100 + 1e-9
