@@ -15,7 +15,7 @@ from huntlab.stream.detectors import Population, make_detector, score_from_z
 
 pytestmark = pytest.mark.stream
 
-NAMES = ["seasonal", "ewma", "knn", "robust", "ensemble"]
+NAMES = ["seasonal", "ewma", "knn", "context", "robust", "ensemble"]
 
 
 def series(n: int = 600, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -116,3 +116,43 @@ def test_population_scores_a_value_far_from_every_key() -> None:
     for v in rng.normal(100, 10, 200):
         pop.learn(float(v))
     assert pop.score(105) < 0.3 < 0.6 < pop.score(500)
+
+
+def test_context_novelty_knows_a_repeated_pattern_and_flags_a_new_one() -> None:
+    from huntlab.stream.context import ContextNovelty
+
+    det = ContextNovelty(levels=4, order=3, warmup=5)
+    pattern = [0.0, 10.0, 20.0, 30.0]
+    for i in range(200):
+        det.update(i * 60.0, pattern[i % 4])
+    t = 200 * 60.0
+    assert det.novelty(t, pattern[200 % 4]) == 0.0  # the cycle continues: every context known
+    assert det.novelty(t, 20.0) > 0.0  # in range, but never after (20, 30)
+    assert det.novelty(t, 31.0) >= 1.0 and det.novelty(t, 300.0) > det.novelty(t, 31.0)
+
+
+def test_context_memory_is_bounded_by_its_generations() -> None:
+    from huntlab.stream.context import ContextNovelty
+
+    det = ContextNovelty(generation=100, warmup=5)
+    rng = np.random.default_rng(0)
+    for i, v in enumerate(rng.normal(0, 1, 2000)):
+        det.update(i * 60.0, float(v))
+        assert len(det.known) + len(det.older) <= 2 * 100 * det.order
+    assert len(pickle.dumps(det)) < 200_000
+
+
+def test_default_holdoff_is_the_detectors_own_unless_given() -> None:
+    assert make_detector("context").s_recent.maxlen == 75
+    assert make_detector("seasonal").s_recent.maxlen == 300
+    assert make_detector("context", holdoff=1).s_recent.maxlen == 1
+    assert make_detector("ensemble", members=["context", "seasonal"]).members[0].name == "context"
+
+
+def test_context_as_a_stream_job_configures_it_flags_an_hourly_outbreak() -> None:
+    rng = np.random.default_rng(4)
+    counts = [float(c) for c in rng.poisson(20, 24 * 21)]
+    det = make_detector("context", seed=0, warmup=4, poisson=True, short=1, holdoff=1)
+    before = [det.update(h * 3600.0, c) for h, c in enumerate(counts)]
+    outbreak = det.score_one(len(counts) * 3600.0, 140.0)
+    assert outbreak >= 0.5 and outbreak > max(before[24 * 7 :])

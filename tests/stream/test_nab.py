@@ -8,13 +8,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from huntlab.stream.evaluate import evaluate
 from huntlab.stream.nab import (
+    MAX_TP,
     PROFILES,
     Series,
     best_threshold,
+    bounds,
     load_corpus,
     normalized,
     scaled_sigmoid,
@@ -34,6 +38,8 @@ def test_scaled_sigmoid_matches_the_published_curve() -> None:
     assert scaled_sigmoid(-1.0) == pytest.approx(2 / (1 + np.exp(-5)) - 1)
     assert scaled_sigmoid(0.0) == pytest.approx(0.0)
     assert scaled_sigmoid(3.5) == -1.0
+    assert scaled_sigmoid(3.0) == -1.0  # NAB's sweeper: y >= 3 is a full false positive
+    assert scaled_sigmoid(2.999) > -1.0
     assert scaled_sigmoid(1.0) == pytest.approx(2 / (1 + np.exp(5)) - 1)
 
 
@@ -44,10 +50,35 @@ def test_earliest_detection_in_a_window_counts_and_false_positives_cost() -> Non
     scores[200] = 1.0  # after probation, no preceding window: a full false positive (-A_FP)
     scores[520] = 1.0  # just after the window: a partial false positive
     out = score_series(s, scores, 0.5, STD)
-    tp = float(scaled_sigmoid(-(499 - 420 + 1) / 100))
+    tp = float(scaled_sigmoid(-(499 - 420 + 1) / 100)) / MAX_TP
     fp_after = float(scaled_sigmoid(abs(499 - 520) / 99))
     assert out.tp == 1 and out.fp == 2 and out.fn == 0
     assert out.raw == pytest.approx(tp - STD["fp"] + STD["fp"] * fp_after)
+
+
+def test_a_detection_on_the_first_row_earns_exactly_a_tp_and_fps_count_from_the_last_window() -> (
+    None
+):
+    s = toy(1000, [(300, 349), (600, 699)])
+    scores = np.zeros(1000)
+    scores[[300, 600]] = 1.0
+    scores[450] = 1.0  # between windows: measured from the first window's end (row 349)
+    scores[980] = 1.0  # (980 - 699) / 99 >= 3: a full false positive
+    out = score_series(s, scores, 0.5, STD)
+    fp_between = float(scaled_sigmoid((450 - 349) / 49))
+    assert out.tp == 2 and out.fp == 2
+    assert out.raw == pytest.approx(2.0 + STD["fp"] * fp_between - STD["fp"])
+
+
+def test_a_window_inside_probation_is_neither_hit_nor_missed() -> None:
+    s = toy(1000, [(20, 60), (400, 499)])  # probation: 150 rows
+    assert s.scorable_windows() == [1]
+    out = score_series(s, np.zeros(1000), 0.5, STD)
+    assert out.fn == 1 and out.raw == -1.0
+    null, perfect = bounds([s], STD)
+    assert (null, perfect) == (-1.0, 2.0)  # NAB's runner: perfect counts every labelled window
+    thr = best_threshold([s], [np.zeros(1000)], STD)
+    assert score_series(s, np.zeros(1000), thr, STD).raw == -1.0
 
 
 def test_probation_rows_are_not_scored_and_a_missed_window_costs_a_fn() -> None:
@@ -129,3 +160,32 @@ def test_cli_prints_scores_per_category_and_profile(shared_data: Path) -> None:
     )
     assert res.exit_code == 0, res.output
     assert "artificialWithAnomaly" in res.output and "reward_low_FP_rate" in res.output
+
+
+def test_the_default_detector_is_contextual_and_clears_a_floor(shared_data: Path) -> None:
+    ev = evaluate(shared_data / "nab", only=["artificialWithAnomaly", "rogue_agent"], workers=1)
+    assert ev.detector == "context" and ev.series == 8
+    assert ev.overall["standard"] > 40  # measured 46.5 (deterministic); null is 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(200, 600),
+    st.lists(st.tuples(st.floats(0, 1), st.floats(0.01, 0.2)), min_size=1, max_size=4),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(sorted(PROFILES)),
+)
+def test_any_detector_scores_between_null_and_perfect(
+    n: int, spans: list[tuple[float, float]], seed: int, profile: str
+) -> None:
+    windows, last = [], -1
+    for start, width in sorted(spans):
+        lo, hi = max(int(start * n), last + 2), min(int((start + width) * n), n - 1)
+        if hi >= lo:
+            windows.append((lo, hi))
+            last = hi
+    s, p = toy(n, windows or [(n - 10, n - 1)]), PROFILES[profile]
+    scores = np.round(np.random.default_rng(seed).random(n) ** 4, 2)
+    thr = best_threshold([s], [scores], p)
+    value = normalized(score_series(s, scores, thr, p).raw, [s], p)
+    assert -1e-9 <= value <= 100 + 1e-9

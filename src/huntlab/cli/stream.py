@@ -82,9 +82,9 @@ def evaluate(
     data: Annotated[Path, typer.Option(help="NAB folder (data/, labels/).")] = Path(
         "../shared/data/nab"
     ),
-    detector: Annotated[str, typer.Option(help="ensemble, robust, seasonal, ewma, knn.")] = (
-        "ensemble"
-    ),
+    detector: Annotated[
+        str, typer.Option(help="context (default), ensemble, robust, seasonal, ewma, knn.")
+    ] = "context",
     out: Annotated[Path | None, typer.Option(help="Write NAB results here.")] = None,
     only: Annotated[list[str] | None, typer.Option(help="Only series whose name has this.")] = None,
     workers: Annotated[int, typer.Option(help="Processes.")] = 2,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from huntlab.stream.context import ContextNovelty
 from huntlab.stream.detectors import (
     Detector,
     Ensemble,
@@ -13,6 +14,7 @@ from huntlab.stream.detectors import (
 from huntlab.stream.job import StreamJob, stream_job
 
 __all__ = [
+    "ContextNovelty",
     "Detector",
     "Ensemble",
     "HoltEWMA",

@@ -52,6 +52,7 @@ class Detector(ABC):
     """The contract: `score_one` before `learn_one` for each observation, in time order."""
 
     name: ClassVar[str] = "detector"
+    default_holdoff: ClassVar[int] = 300  # rows a detection damps smaller ones (see score_one)
     __slotnames__: ClassVar[list[str]] = []  # spares pickle a per-object lookup (no __slots__)
     tracks_surprise = True  # members of an ensemble leave this to the ensemble
 
@@ -425,29 +426,42 @@ class Population:
 
 
 DETECTORS: dict[str, type[Detector]] = {c.name: c for c in (SeasonalMAD, HoltEWMA, KNNShape)}
+ENSEMBLES: dict[str, list[str]] = {
+    "robust": ["seasonal", "ewma"],  # light enough to run per key in the stream processor
+    "ensemble": ["seasonal", "ewma", "knn"],
+}
+
+
+def _registry() -> dict[str, type[Detector]]:
+    from huntlab.stream.context import ContextNovelty
+
+    return {**DETECTORS, ContextNovelty.name: ContextNovelty}
+
+
+def _single(name: str, seed: int, w: dict, p: dict, params: dict[str, Any]) -> Detector:
+    try:
+        cls = _registry()[name]
+    except KeyError:
+        names = ", ".join([*ENSEMBLES, *_registry()])
+        raise InputError(f"unknown detector '{name}'", f"Use one of: {names}") from None
+    kw = {**params, **w}
+    if cls in (SeasonalMAD, HoltEWMA):
+        kw.update(p)
+    return cls(seed=seed, **kw) if cls is KNNShape else cls(**kw)
 
 
 def make_detector(name: str = "ensemble", seed: int = 0, **params: Any) -> Detector:
-    """A detector by name; 'ensemble' is the default mix of all three."""
+    """A detector by name; 'ensemble' is the default mix (see ENSEMBLES for the mixes)."""
     how = str(params.pop("how", "vote" if name == "ensemble" else "mean"))
     w = {"warmup": int(params.pop("warmup"))} if "warmup" in params else {}
     p = {"poisson": bool(params.pop("poisson"))} if "poisson" in params else {}
-    if name == "robust":  # light enough to run per key in the stream processor
-        members: list[Detector] = [SeasonalMAD(**w, **p), HoltEWMA(**w, **p)]
-        return Ensemble(members, how=how, **params)
-    if name == "ensemble":
-        members = [SeasonalMAD(**w, **p), HoltEWMA(**w, **p), KNNShape(seed=seed, **w)]
-        return Ensemble(members, how=how, **params)
-    try:
-        cls = DETECTORS[name]
-    except KeyError:
-        raise InputError(
-            f"unknown detector '{name}'", f"Use one of: ensemble, robust, {', '.join(DETECTORS)}"
-        ) from None
-    params.update(w)
-    short, holdoff = int(params.pop("short", 5)), int(params.pop("holdoff", 300))
-    if cls is not KNNShape:
-        params.update(p)
-    det = cls(seed=seed, **params) if cls is KNNShape else cls(**params)
-    det.z_short, det.s_recent = deque(maxlen=short), deque(maxlen=holdoff)
+    short, holdoff = int(params.pop("short", 5)), params.pop("holdoff", None)
+    names = params.pop("members", None) or ENSEMBLES.get(name)
+    if names is not None:
+        members = [_single(m, seed, w, p, {}) for m in names]
+        hold = int(holdoff or Ensemble.default_holdoff)
+        return Ensemble(members, how=how, short=short, holdoff=hold, **params)
+    det = _single(name, seed, w, p, params)
+    hold = int(holdoff or det.default_holdoff)
+    det.z_short, det.s_recent = deque(maxlen=short), deque(maxlen=hold)
     return det

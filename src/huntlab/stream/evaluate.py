@@ -109,7 +109,7 @@ def write_results(
 
 def evaluate(
     root: Path,
-    detector: str = "ensemble",
+    detector: str = "context",
     *,
     out: Path | None = None,
     only: list[str] | None = None,

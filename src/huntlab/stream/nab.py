@@ -3,13 +3,16 @@
 Scoring (Lavin and Ahmad, "Evaluating Real-time Anomaly Detection Algorithms", 2015, and the NAB
 whitepaper): a detection is a row whose anomaly_score is at or above the threshold. Inside an
 anomaly window only the earliest detection counts, worth A_TP * sigma(y) where y runs from -1 at
-the window's start to 0 at its end and sigma(y) = 2 / (1 + exp(5 y)) - 1; a window with no
+the window's start to 0 at its end and sigma(y) = 2 / (1 + exp(5 y)) - 1, divided by
+sigma(-1) so that a detection on a window's first row earns exactly A_TP; a window with no
 detection costs A_FN. A detection outside every window costs A_FP * sigma(y), y measured from the
-end of the preceding window in window lengths (-1 when no window precedes it or y > 3). Rows in
-the probationary period (the first 15%, at most 750 rows) are not scored. The threshold is the
-one that maximises the whole corpus' score, per detector and profile, never per series; the
-normalised score is 100 * (raw - null) / (perfect - null), where the null detector detects
-nothing and the perfect one detects every window at its first row.
+end of the preceding window in (window rows - 1) (-1 when no window precedes it or y >= 3). Rows
+in the probationary period (the first 15%, at most 750 rows) are not scored, and a window with no
+row after it is neither a hit nor a miss. The threshold is the one that maximises the whole
+corpus' score, per detector and profile, never per series; the normalised score is
+100 * (raw - null) / (perfect - null), where the null detector detects nothing and the perfect
+one is A_TP per labelled window. These details follow NAB's reference scorer (`sweeper.py`,
+`runner.normalize`), checked rule by rule in tests/stream/test_nab.py.
 """
 
 from __future__ import annotations
@@ -37,10 +40,13 @@ PROBATION_MAX_ROWS = 750  # 15% of NAB's reference length of 5,000 rows
 
 
 def scaled_sigmoid(y: np.ndarray | float) -> np.ndarray | float:
-    """NAB's reward curve: ~0.987 at a window's start, 0 at its end, -1 far past it."""
+    """NAB's reward curve: ~0.987 at a window's start, 0 at its end, -1 from 3 lengths past it."""
     y = np.asarray(y, dtype=float)
-    out = 2.0 / (1.0 + np.exp(5.0 * y)) - 1.0
-    return np.where(y > 3.0, -1.0, out)
+    out = 2.0 / (1.0 + np.exp(5.0 * np.minimum(y, 3.0))) - 1.0
+    return np.where(y >= 3.0, -1.0, out)
+
+
+MAX_TP = float(scaled_sigmoid(-1.0))  # a detection on a window's first row earns exactly A_TP
 
 
 @dataclass
@@ -61,7 +67,7 @@ class Series:
         return int(min(math.floor(PROBATION_SHARE * n), PROBATION_MAX_ROWS))
 
     def reward(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per row: unweighted sigma reward, and the window index (-1 outside every window)."""
+        """Per row: unweighted reward (in a window: relative to its first row), window index."""
         n = len(self.values)
         reward = np.full(n, -1.0)
         win = np.full(n, -1, dtype=int)
@@ -69,13 +75,18 @@ class Series:
         for w, (lo, hi) in enumerate(self.windows):
             width = hi - lo + 1
             inside = idx[lo : hi + 1]
-            reward[lo : hi + 1] = scaled_sigmoid(-(hi - inside + 1) / width)
+            reward[lo : hi + 1] = scaled_sigmoid(-(hi - inside + 1) / width) / MAX_TP
             win[lo : hi + 1] = w
             nxt = self.windows[w + 1][0] if w + 1 < len(self.windows) else n
             after = idx[hi + 1 : nxt]
             reward[hi + 1 : nxt] = scaled_sigmoid(np.abs(hi - after) / max(width - 1, 1))
         reward[: self.probation()] = 0.0
         return reward, win
+
+    def scorable_windows(self) -> list[int]:
+        """Windows with at least one row after probation: only these can be hit or missed."""
+        p = self.probation()
+        return [w for w, (_, hi) in enumerate(self.windows) if hi >= p]
 
 
 def _parse_ts(text: str) -> np.datetime64:
@@ -140,7 +151,8 @@ def score_series(s: Series, scores: np.ndarray, threshold: float, p: dict[str, f
     fp_mask = hit & (win < 0)
     raw = float((reward[fp_mask] * p["fp"]).sum())
     tp = 0
-    for w in range(len(s.windows)):
+    live = s.scorable_windows()
+    for w in live:
         inside = hit & (win == w)
         if inside.any():
             raw += p["tp"] * float(reward[inside].max())
@@ -148,13 +160,13 @@ def score_series(s: Series, scores: np.ndarray, threshold: float, p: dict[str, f
         else:
             raw -= p["fn"]
     tn = int((~hit & (win < 0) & scored).sum())
-    return Outcome(raw, tp, int(fp_mask.sum()), len(s.windows) - tp, tn)
+    return Outcome(raw, tp, int(fp_mask.sum()), len(live) - tp, tn)
 
 
 def bounds(corpus: list[Series], p: dict[str, float]) -> tuple[float, float]:
-    """(null, perfect) raw scores of a set of series."""
-    n = sum(len(s.windows) for s in corpus)
-    return -p["fn"] * n, p["tp"] * float(scaled_sigmoid(-1.0)) * n
+    """(null, perfect) raw scores of a set of series, as NAB's runner normalises them."""
+    live = sum(len(s.scorable_windows()) for s in corpus)
+    return -p["fn"] * live, p["tp"] * sum(len(s.windows) for s in corpus)
 
 
 def normalized(raw: float, corpus: list[Series], p: dict[str, float]) -> float:
@@ -166,17 +178,19 @@ def best_threshold(corpus: list[Series], scores: list[np.ndarray], p: dict[str, 
     """The threshold maximising the corpus' raw score, by an exact sweep over every score seen."""
     cand, fp, wid = [], [], []
     offset = 0
+    live: list[int] = []
     for s, sc in zip(corpus, scores):
         reward, win = s.reward()
-        keep = (np.arange(len(sc)) >= s.probation()) & (sc > 0)
+        keep = np.arange(len(sc)) >= s.probation()
         cand.append(sc[keep])
         fp.append(np.where(win[keep] < 0, reward[keep] * p["fp"], reward[keep] * p["tp"]))
         wid.append(np.where(win[keep] < 0, -1, win[keep] + offset))
+        live += [w + offset for w in s.scorable_windows()]
         offset += len(s.windows)
     c, v, w = np.concatenate(cand), np.concatenate(fp), np.concatenate(wid)
     order = np.argsort(-c, kind="stable")
-    best = dict.fromkeys(range(offset), -p["fn"])
-    total = -p["fn"] * offset
+    best = dict.fromkeys(live, -p["fn"])
+    total = -p["fn"] * len(live)
     top, top_thr = total, float(c.max()) + 1.0 if len(c) else 1.0
     for i, j in enumerate(order):
         if w[j] < 0:
