@@ -235,3 +235,30 @@ def test_backfill_a_year_of_hourly_windows_in_one_command(tmp_path: Path) -> Non
     score = out.column("score").to_numpy()
     assert int(np.argmax(score)) == 6000 and out.column("anomaly").to_pylist()[6000]
     assert svg.read_text().startswith("<svg") and "alert" in svg.read_text()
+
+
+def test_incremental_state_chain_restores_every_key(tmp_path: Path, monkeypatch) -> None:
+    import pickle
+
+    import huntlab.stream.processor as processor
+
+    monkeypatch.setattr(processor, "COMPACT_EVERY", 3)
+    ws = make_ws(tmp_path / "ws", "max_batch_events = 1500\ncheckpoint_interval_s = 0")
+    (ws.jobs_dir / "stream" / "fam.sql").write_text(
+        "-- window: 1 hour\n-- watermark: 0 s\n-- key: family\n-- fill: none\n"
+        "SELECT window_start, family, count(*) AS n FROM events GROUP BY ALL"
+    )
+    append(ws, sorted_sample(30_000, days=2), 500)
+    spec = find_stream_job(ws.jobs_dir, "fam")
+    first = StreamProcessor(ws, spec)
+    for _ in range(8):
+        first.step()
+    st = first.state
+    assert st.seq >= 7 and any(".delta." in n for n in st.chain) and len(st.chain) <= 3
+    on_disk = sorted(p.name for p in first.state_dir.glob("state-*.pkl"))
+    assert on_disk == sorted(st.chain)  # older chains were removed after the commit
+    again = StreamProcessor(ws, spec).state
+    assert again.seq == st.seq and again.position == st.position
+    assert set(again.detectors) == set(st.detectors)
+    for key, det in st.detectors.items():
+        assert pickle.dumps(again.detectors[key]) == pickle.dumps(det), key

@@ -157,3 +157,30 @@ def backfill(
             plot,
         )
         console().print(f"plot written to {plot}")
+
+
+@stream_app.command()
+def demo(
+    directory: Annotated[Path, typer.Argument(help="A new workspace for the demo.")] = Path(
+        "stream-demo-ws"
+    ),
+    events: Annotated[int, typer.Option(help="Events the simulator sends (a month).")] = 120_000,
+    speed: Annotated[
+        float, typer.Option(help="Event seconds per wall second (43200: a month a minute).")
+    ] = 43_200.0,
+) -> None:
+    """Live: collector, simulator (outbreak, crash spike) and streaming jobs at the same time."""
+    from huntlab.stream.demo import run_stream_demo
+
+    out = console()
+    out.print(
+        f"[bold]live streaming demo[/] in {directory}: {events:,} events, speed {speed:,.0f}x"
+    )
+    res = run_stream_demo(directory, events=events, speed=speed, print_fn=out.print)
+    out.print(res.sent)
+    for job, n in res.events.items():
+        out.print(f"{job}: {n:,} events, {res.late[job]:,} late (beyond the watermark, counted)")
+    live = sum(w for _, w in res.alerts)
+    out.print(f"{len(res.alerts)} alert(s), {live} while the simulator was sending")
+    for p in sorted(set(res.plots)):
+        out.print(f"plot: {p}")

@@ -99,6 +99,13 @@ def simulate(
     ] = None,
     bad_share: Annotated[float, typer.Option(help="Share of malformed events.")] = 0.02,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 11,
+    in_order: Annotated[
+        bool, typer.Option(help="Send in event-time order (client jitter, a few late events).")
+    ] = False,
+    speed: Annotated[
+        float | None,
+        typer.Option(help="In event-time order, this many event seconds per wall second."),
+    ] = None,
 ) -> None:
     """Send realistic client batches (keys from [upstream.client_keys_env]) to a collector."""
     from rich.progress import Progress
@@ -121,6 +128,8 @@ def simulate(
             seed=seed,
             url_dir=shared_urls_dir(),
             clients=clients,
+            in_order=in_order,
+            speed=speed,
             on_batch=lambda r: bar.update(task, completed=r.events),
         )
     console().print(res.summary())

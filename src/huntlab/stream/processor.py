@@ -4,7 +4,10 @@ Each micro-batch reads the frames after the checkpointed position, drops late ev
 runs the job over the rest, merges the partial aggregates into the open windows, closes the
 windows the watermark has passed, scores them per key and raises alerts. A commit is one Delta
 commit of the closed windows whose metadata names the log position, the micro-batch number and
-the state file (open windows, detectors, de-duplication), fsynced before the commit. After a
+the state file (open windows, detectors, de-duplication), fsynced before the commit. State files
+are incremental: a delta holds only the detectors that learned in its micro-batches plus the
+chain of files (a full snapshot, then deltas) a restart loads; every COMPACT_EVERY commits a
+full snapshot starts a new chain and files outside the committed chain are removed. After a
 crash the processor reloads that state and rereads the log from that position: every window
 and alert row is written once. Sinks get at-least-once delivery (alerts carry a stable id).
 """
@@ -37,6 +40,7 @@ SEQ_KEY = "huntlab.stream_seq"
 STATE_KEY = "huntlab.stream_state"
 NEVER = 2**62  # a watermark past every window: closes all of them when draining
 MAX_GAP_WINDOWS = 10_000
+COMPACT_EVERY = 20  # commits per state chain: a full snapshot, then deltas of changed keys
 
 
 def _reduce_deque(d: deque) -> tuple[Any, ...]:
@@ -64,6 +68,7 @@ class StreamState:
     windows: int = 0
     alerts: int = 0
     pending_alerts: list[Alert] = field(default_factory=list)
+    chain: list[str] = field(default_factory=list)  # state files a restart loads, in order
 
 
 @dataclass
@@ -109,6 +114,7 @@ class StreamProcessor:
         self.con.execute("SET TimeZone='UTC'")
         install_macros(self.con)
         self.window_us, self.slide_us = job.window_s * US, job.slide_s * US
+        self.changed: set[str] = set()  # keys whose detector learned since the last commit
         self.state = self._restore()
         self._last_commit = time.monotonic()
 
@@ -125,8 +131,12 @@ class StreamProcessor:
         meta = self._committed(self.out)
         if not meta:
             return StreamState()
-        with open(self.state_dir / meta[STATE_KEY], "rb") as f:
-            state: StreamState = pickle.load(f)
+        state = self._load(meta[STATE_KEY])
+        detectors: dict[str, Detector] = {}
+        for name in state.chain[:-1]:
+            detectors.update(self._load(name).detectors)
+        detectors.update(state.detectors)
+        state.detectors = detectors
         if str(state.seq) != meta[SEQ_KEY]:
             raise JobError(
                 f"stream job '{self.job.name}': state file {meta[STATE_KEY]} does not match "
@@ -139,21 +149,46 @@ class StreamProcessor:
             self._deliver(state.pending_alerts)
         return state
 
+    def _load(self, name: str) -> StreamState:
+        path = self.state_dir / name
+        if not path.is_file():
+            raise JobError(
+                f"stream job '{self.job.name}': state file {name} named by the last commit "
+                "is missing",
+                f"Remove {self.state_dir} and the dataset '{self.job.output}' to start afresh",
+            )
+        with open(path, "rb") as f:
+            state: StreamState = pickle.load(f)
+        return state
+
     def _save_state(self, state: StreamState) -> str:
-        name = f"state-{state.seq:012d}.pkl"
+        """Write the state file of this commit: a full snapshot or a delta of changed keys."""
+        full = not state.chain or len(state.chain) >= COMPACT_EVERY
+        name = f"state-{state.seq:012d}.{'full' if full else 'delta'}.pkl"
+        everything = state.detectors
+        chain = [name] if full else [*state.chain, name]
+        state.chain = chain
+        if not full:
+            state.detectors = {k: everything[k] for k in self.changed if k in everything}
         tmp = self.state_dir / (name + ".tmp")
-        with open(tmp, "wb") as f:
-            pickler = pickle.Pickler(f, protocol=pickle.HIGHEST_PROTOCOL)
-            pickler.dispatch_table = _DISPATCH
-            pickler.dump(state)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with open(tmp, "wb") as f:
+                pickler = pickle.Pickler(f, protocol=pickle.HIGHEST_PROTOCOL)
+                pickler.dispatch_table = _DISPATCH
+                pickler.dump(state)
+                f.flush()
+                os.fsync(f.fileno())
+        finally:
+            state.detectors = everything
         os.replace(tmp, self.state_dir / name)
+        self.changed = set()
         return name
 
-    def _prune_states(self, keep_from: int) -> None:
+    def _prune_states(self) -> None:
+        """Remove state files outside the committed chain (older chains, uncommitted leftovers)."""
+        keep = set(self.state.chain)
         for p in self.state_dir.glob("state-*.pkl"):
-            if int(p.stem.split("-")[1]) < keep_from:
+            if p.name not in keep:
                 p.unlink(missing_ok=True)
 
     # -- one micro-batch ---------------------------------------------------------------------
@@ -271,7 +306,7 @@ class StreamProcessor:
         self.out.write(results, mode="append", metadata=meta)
         if alerts:
             self._write_alerts(alerts, st.seq)
-        self._prune_states(st.seq - 1)
+        self._prune_states()
         self._last_commit = time.monotonic()
 
     def _write_alerts(self, alerts: list[Alert], seq: int) -> None:

@@ -130,6 +130,43 @@ def batches(
             yield corrupt(to_records(rb.slice(start, batch_size)), bad_share, rng)
 
 
+def ordered_batches(
+    n_events: int,
+    batch_size: int,
+    *,
+    seed: int,
+    bad_share: float,
+    url_dir: Any = None,
+    jitter_s: float = 30.0,
+    late_share: float = 0.002,
+    late_s: float = 3 * 3600.0,
+) -> Iterator[tuple[float, list[Any]]]:
+    """(send-at event time in seconds, batch) in event-time order, as real clients deliver.
+
+    Most events arrive up to `jitter_s` after their event time (so neighbours swap places); a
+    `late_share` arrive up to `late_s` late (a laptop back online): the stream watermark admits
+    the slightly late ones and counts the rest as late."""
+    import numpy as np
+
+    from huntlab.sample import sample_table
+
+    table = sample_table(n_events, seed=seed, url_dir=url_dir)
+    if table.num_rows == 0:
+        return
+    rng = np.random.default_rng(seed)
+    ts = table.column("ts").cast(pa.int64()).to_numpy().astype(np.float64) / 1e6
+    delay = rng.uniform(0.0, jitter_s, len(ts))
+    late = rng.random(len(ts)) < late_share
+    delay[late] = rng.uniform(jitter_s, late_s, int(late.sum()))
+    arrive = ts + delay
+    order = np.argsort(arrive, kind="stable")
+    table, arrive = table.take(order), arrive[order]
+    spoil = random.Random(seed)
+    for start in range(0, table.num_rows, batch_size):
+        rb = table.slice(start, batch_size).combine_chunks().to_batches()[0]
+        yield float(arrive[start]), corrupt(to_records(rb), bad_share, spoil)
+
+
 def encode(records: list[Any], keys: dict[str, str]) -> dict[str, bytes]:
     """Group a batch by product (each product has its own key) as gzipped JSON lines.
 
@@ -198,25 +235,44 @@ def simulate(
     url_dir: Any = None,
     clients: int = 1,
     on_batch: Callable[[SimulationResult], None] | None = None,
+    speed: float | None = None,
+    in_order: bool = False,
+    stop: threading.Event | None = None,
 ) -> SimulationResult:
     """Send `events` events from `clients` concurrent connections at up to `rate` events/s in all;
-    every batch is resent (same id) until it is acknowledged."""
+    every batch is resent (same id) until it is acknowledged.
+
+    `in_order` (or `speed`) sends in event-time order with client jitter and a few late events;
+    `speed` plays event time that many times faster than the wall clock (86400: a day a second).
+    """
     import httpx
 
     res = SimulationResult()
     endpoint = url.rstrip("/") + "/v1/upstream"
     lock = res.lock
-    source = enumerate(batches(events, batch_size, seed=seed, bad_share=bad_share, url_dir=url_dir))
+    if in_order or speed:
+        timed = ordered_batches(events, batch_size, seed=seed, bad_share=bad_share, url_dir=url_dir)
+    else:
+        plain = batches(events, batch_size, seed=seed, bad_share=bad_share, url_dir=url_dir)
+        timed = ((0.0, b) for b in plain)
+    source = enumerate(timed)
     t_start = time.perf_counter()
+    clock: list[float] = []  # the event time of the first batch (the accelerated clock's zero)
 
     def client() -> None:
         with httpx.Client(timeout=30) as http:
             while True:
                 with lock:  # the generator is not thread-safe
-                    item = next(source, None)
+                    item = None if stop is not None and stop.is_set() else next(source, None)
+                    if item is not None and not clock:
+                        clock.append(item[1][0])
                 if item is None:
                     return
-                i, recs = item
+                i, (at, recs) = item
+                if speed:  # wait until the accelerated clock reaches the batch's time
+                    due = (at - clock[0]) / speed - (time.perf_counter() - t_start)
+                    if due > 0:
+                        time.sleep(due)
                 for product, body in encode(recs, keys).items():
                     batch_id = f"sim-{seed}-{i}-{product}"
                     ack = send(http, endpoint, keys[product], body, batch_id, res)

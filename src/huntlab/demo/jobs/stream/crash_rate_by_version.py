@@ -11,10 +11,10 @@ from huntlab.stream import stream_job
 @stream_job(
     window="6 hours",
     slide="1 hour",
-    watermark="10 minutes",
+    watermark="2 hours",
     key="product_version",
     metric="crashes * 1000.0 / events",
-    support="events >= 200",
+    support="events >= 40",
     cold_start="population",
     output="stream_crash_rate",
 )

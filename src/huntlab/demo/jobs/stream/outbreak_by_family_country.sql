@@ -2,7 +2,7 @@
 -- description: Detections per malware family and country (3-hour windows); alerts on an outbreak
 -- output: stream_outbreaks
 -- window: 3 hours
--- watermark: 10 minutes
+-- watermark: 2 hours
 -- key: family, country
 -- metric: detections
 -- support: detections >= 5
