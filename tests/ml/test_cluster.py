@@ -63,3 +63,8 @@ def test_cluster_labels_against_a_model_that_flags_nothing(url_sample: pa.Table,
     assert vs["cluster_only_malicious"] > 0
     assert vs["combined_recall"] == vs["cluster_only_malicious"] / vs["malicious_hosts"]
     assert vs["cluster_only_precision"] > 0.8
+    by = vs["by_confidence"]
+    assert by["conf>=0.8"]["cluster_only_flagged"] == vs["cluster_only_flagged"]
+    # A stricter confidence floor can only flag a subset.
+    assert by["conf>=0.95"]["cluster_only_flagged"] <= by["conf>=0.9"]["cluster_only_flagged"]
+    assert by["conf>=0.9"]["cluster_only_flagged"] <= by["conf>=0.8"]["cluster_only_flagged"]

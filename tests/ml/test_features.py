@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from huntlab.ml.canonical import canonical_text, canonicalize
 from huntlab.ml.domains import registered_domains, split_hosts
-from huntlab.ml.features import LEXICAL_FEATURES, FeatureSpec
+from huntlab.ml.features import FEATURE_VERSION, LEXICAL_FEATURES, FeatureSpec, position_tokens
 
 pytestmark = pytest.mark.ml
 
@@ -124,3 +124,33 @@ def test_scheme_and_www_never_change_the_features(host: str, path: str) -> None:
     f = FeatureSpec().compute([f"http://{host}{path}", f"https://www.{host}{path}"])
     assert f.text[0] == f.text[1]
     assert (f.lexical[0] == f.lexical[1]).all()
+
+
+def test_position_tokens_tag_words_by_part_and_leave_the_site_name_out() -> None:
+    texts, docs = position_tokens(
+        ["paypal.secure.evilsite.com"],
+        ["evilsite.com"],
+        ["/WP-Admin/css/Login.PHP"],
+        ["user=bob&next=home"],
+    )
+    words = set(docs[0].split())
+    assert {"s:paypal", "s:secure", "p:wp", "p:admin", "p:css", "f:login", "e:php"} <= words
+    assert {"k:user", "k:next", "q:bob", "q:home", "d:3"} <= words
+    assert not [w for w in words if "evilsite" in w]  # the registered domain names one site
+    assert texts == ["/wp-admin/css/login.php?user=bob&next=home"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(max_size=60), min_size=1, max_size=8))
+def test_position_tokens_take_any_text(paths: list[str]) -> None:
+    n = len(paths)
+    texts, docs = position_tokens(["a.b.example.org"] * n, ["example.org"] * n, paths, paths)
+    assert len(texts) == len(docs) == n
+
+
+def test_urlfeat_1_specs_still_featurize_as_before() -> None:
+    old = FeatureSpec(version="urlfeat-1")
+    feats = old.compute(["http://login.bank.example.com/a/b.php?x=1"])
+    assert feats.tokens is None and feats.path_query is None
+    new = FeatureSpec().compute(["http://login.bank.example.com/a/b.php?x=1"])
+    assert new.spec.version == FEATURE_VERSION and "s:login" in new.tokens[0]

@@ -16,11 +16,11 @@ from huntlab.ml.splits import split_indices
 pytestmark = pytest.mark.ml
 
 CASES = [(k, t) for k in KINDS for t in ("multiclass", "binary")]
-# Floors a few points under what was measured on this 4k sample (grouped split): ROC-AUC
-# 0.889-0.925, macro F1 0.71-0.75 (multiclass) and 0.78-0.82 (binary) across the kinds. A broken
-# feature or model falls well below them (a constant scorer gives 0.5).
-AUC_FLOOR = 0.85
-MACRO_F1_FLOOR = {"multiclass": 0.62, "binary": 0.72}
+# Floors a few points under what was measured on this 4k sample (grouped split, urlfeat-2):
+# ROC-AUC 0.890-0.919, macro F1 0.68-0.76 (multiclass) and 0.79-0.84 (binary) across the kinds.
+# A broken feature or model falls well below them (a constant scorer gives 0.5).
+AUC_FLOOR = 0.87
+MACRO_F1_FLOOR = {"multiclass": 0.65, "binary": 0.76}
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +101,46 @@ def test_unfitted_model_and_single_class_are_clear_errors(feature_spec) -> None:
         m.fit(["http://a.com/", "http://b.com/"], ["benign", "benign"])
     with pytest.raises(InputError, match="unknown model kind"):
         UrlClassifier(kind="forest")
+
+
+def test_class_bias_is_tuned_on_validation_and_survives_pickling(prepared, feature_spec) -> None:
+    feats, labels, train, _test = prepared
+    groups = np.asarray(feats.reg_domains.to_pylist(), dtype=object)
+    _tr, val, _te = split_indices(groups, labels, "grouped", seed=7)
+    m = UrlClassifier(kind="ngram_linear", seed=7, spec=feature_spec)
+    m.fit_features(feats.take(train), labels[train])
+    vf = feats.take(val)
+    plain = evaluate(m, m.predict_proba_features(vf), labels[val])["macro_f1"]
+    bias = m.tune_class_bias(vf, labels[val])
+    assert bias.shape == (4,) and np.abs(bias).max() <= 2.0
+    tuned = evaluate(m, m.predict_proba_features(vf), labels[val])["macro_f1"]
+    assert tuned >= plain  # coordinate ascent starts from no bias, so it can only gain on val
+    np.testing.assert_allclose(m.predict_proba_features(vf).sum(axis=1), 1.0, atol=1e-9)
+    back = joblib.load(_dumped(m))
+    np.testing.assert_array_equal(back.class_bias_, bias)
+
+
+def test_a_model_pickled_before_class_bias_existed_still_scores(fitted) -> None:
+    m = joblib.load(_dumped(fitted["blend", "multiclass"]))
+    m.__dict__.pop("class_bias_", None)  # what an older artifact's state looks like
+    p = m.predict_proba(["http://63.247.80.138/~x/chase/"])
+    assert p.shape == (1, 4)
+
+
+def test_an_urlfeat_1_model_keeps_scoring_as_trained() -> None:
+    from huntlab.ml.features import FeatureSpec
+
+    feats_old = FeatureSpec(version="urlfeat-1")
+    urls = ["http://a.example.com/login.php", "http://en.wikipedia.org/wiki/URL"] * 20
+    m = UrlClassifier(kind="ngram_linear", seed=7, spec=feats_old)
+    m.fit(urls, ["phishing", "benign"] * 20)
+    back = joblib.load(_dumped(m))
+    assert back.spec.version == "urlfeat-1"
+    np.testing.assert_array_equal(back.predict(urls[:2]), ["phishing", "benign"])
+
+
+def _dumped(model: UrlClassifier) -> io.BytesIO:
+    buf = io.BytesIO()
+    joblib.dump(model, buf)
+    buf.seek(0)
+    return buf

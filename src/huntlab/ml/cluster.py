@@ -207,7 +207,18 @@ def _against_model(agg: Any, hidden: np.ndarray, n_classes: int, threshold: floa
     guess = [labels[c] for c in h["cluster"]]
     cluster_flag = np.array([isinstance(g, str) and g != BENIGN and c >= 0.8 for g, c in guess])
     only = cluster_flag & ~model_flag
+    conf = np.array([c for _g, c in guess])
+    is_mal = np.array([isinstance(g, str) and g != BENIGN for g, _c in guess], dtype=bool)
+    by_conf = {}
+    for floor in (0.8, 0.9, 0.95):
+        extra = is_mal & (conf >= floor) & ~model_flag
+        by_conf[f"conf>={floor}"] = {
+            "cluster_only_flagged": int(extra.sum()),
+            "cluster_only_malicious": int((extra & truth_mal).sum()),
+            "cluster_only_precision": float(truth_mal[extra].mean()) if extra.any() else None,
+        }
     return {
+        "by_confidence": by_conf,
         "threshold": threshold,
         "malicious_hosts": int(truth_mal.sum()),
         "model_recall": float(model_flag[truth_mal].mean()) if truth_mal.any() else None,

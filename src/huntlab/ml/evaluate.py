@@ -82,6 +82,8 @@ def _fit_eval(
     for kind, model in fitted.items():
         thr = None
         if vf is not None:
+            if params.get("tune_bias", True):
+                model.tune_class_bias(vf, data.labels[val])
             thr = val_thresholds(model, model.predict_proba_features(vf), data.labels[val])
         proba = model.predict_proba_features(tf)
         out[kind] = (evaluate(model, proba, data.labels[test], thr), proba, model)

@@ -6,6 +6,7 @@ log-buckets rather than raw lengths (raw length is the strongest collection bias
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,11 @@ import pyarrow as pa
 from huntlab.ml.canonical import canonical_text, canonicalize, connect
 from huntlab.ml.domains import split_hosts
 
-FEATURE_VERSION = "urlfeat-1"
+FEATURE_VERSION = "urlfeat-2"
+# urlfeat-1 hashed n-grams of the whole canonical URL (host included, which memorizes sites);
+# urlfeat-2 hashes n-grams of path and query only plus word tokens tagged with their position.
+# A model keeps the version it was trained with, so urlfeat-1 models still score as trained.
+HOST_FREE_VERSIONS = ("urlfeat-2",)
 
 BRANDS = (
     "paypal apple icloud microsoft office365 outlook hotmail google gmail amazon facebook "
@@ -173,11 +178,13 @@ class UrlFeatures:
     """Features of a batch of URLs, row-aligned with the input."""
 
     lexical: np.ndarray  # float32, n x len(LEXICAL_FEATURES)
-    text: list[str]  # canonical URL text for n-gram hashing
+    text: list[str]  # canonical URL text (urlfeat-1 n-grams, clusters)
     hosts: pa.Array
     reg_domains: pa.Array
     spec: FeatureSpec | None = None  # what made them: a model keeps it to score the same way
     names: list[str] = field(default_factory=lambda: list(LEXICAL_FEATURES))
+    path_query: list[str] | None = None  # lower-cased path?query (urlfeat-2 char n-grams)
+    tokens: list[str] | None = None  # position-tagged words (urlfeat-2), see `position_tokens`
 
     def __len__(self) -> int:
         return self.lexical.shape[0]
@@ -191,7 +198,13 @@ class UrlFeatures:
             self.hosts.take(ix),
             self.reg_domains.take(ix),
             self.spec,
+            path_query=_pick(self.path_query, idx),
+            tokens=_pick(self.tokens, idx),
         )
+
+
+def _pick(values: list[str] | None, idx: np.ndarray) -> list[str] | None:
+    return None if values is None else [values[i] for i in idx.tolist()]
 
 
 @dataclass
@@ -235,13 +248,63 @@ class FeatureSpec:
         finally:
             con.close()
         matrix = np.column_stack([_as_numbers(lexical[n]) for n in LEXICAL_FEATURES])
-        return UrlFeatures(
+        feats = UrlFeatures(
             lexical=np.nan_to_num(matrix, nan=0.0),
             text=canonical_text(parts).to_pylist(),
             hosts=parts["host"].combine_chunks(),
             reg_domains=doms["reg_domain"].combine_chunks(),
             spec=self,
         )
+        if self.version in HOST_FREE_VERSIONS:
+            feats.path_query, feats.tokens = position_tokens(
+                feats.hosts.to_pylist(),
+                feats.reg_domains.to_pylist(),
+                parts["path"].to_pylist(),
+                parts["query"].to_pylist(),
+            )
+        return feats
+
+
+_WORD = re.compile(r"[a-z0-9]{2,}")
+
+
+def _path_tokens(path: str) -> list[str]:
+    """Directory words (p:), file-name words (f:), extension (e:) and depth (d:) of a path."""
+    segs = [s for s in path.split("/") if s]
+    fname = segs[-1] if segs and not path.endswith("/") else ""
+    dirs = segs[:-1] if fname else segs
+    out = ["p:" + w for w in _WORD.findall("/".join(dirs))]
+    if fname:
+        base, dot, ext = fname.rpartition(".")
+        if dot and base:
+            out.append("e:" + ext[:8])
+            fname = base
+        out += ["f:" + w for w in _WORD.findall(fname)]
+    out.append(f"d:{min(len(segs), 8)}")
+    return out
+
+
+def position_tokens(
+    hosts: list[str], reg_domains: list[str], paths: list[str], queries: list[str]
+) -> tuple[list[str], list[str]]:
+    """Path?query text and position-tagged words; the registered domain itself is left out.
+
+    Words of the registered domain name one site (hashing them memorizes it: the grouped split
+    showed it); subdomain words (s:), kit paths and query keys (k:) recur across attacker sites.
+    """
+    texts, docs = [], []
+    for host, rd, raw_path, raw_query in zip(hosts, reg_domains, paths, queries):
+        path, query = (raw_path or "").lower(), (raw_query or "").lower()
+        sub = host[: len(host) - len(rd)].rstrip(".") if rd and host.endswith(rd) else ""
+        words = ["s:" + w for w in _WORD.findall(sub)] + _path_tokens(path)
+        for pair in query.split("&"):
+            if pair:
+                key, _eq, value = pair.partition("=")
+                words.append("k:" + key[:20])
+                words += ["q:" + w for w in _WORD.findall(value)]
+        texts.append(path + ("?" + query if query else ""))
+        docs.append(" ".join(words))
+    return texts, docs
 
 
 def _as_numbers(col: pa.ChunkedArray) -> np.ndarray:

@@ -149,6 +149,8 @@ def train_model(
     scored: dict[str, dict[str, Any]] = {}
     vfeats = feats.take(val)
     for kind, model in fitted.items():
+        if (params or {}).get("tune_bias", True):
+            model.tune_class_bias(vfeats, data.labels[val])  # validation only, never test
         scored[kind] = evaluate(model, model.predict_proba_features(vfeats), data.labels[val])
     best_kind = max(scored, key=lambda k: primary(scored[k], task))
     best = fitted[best_kind]
