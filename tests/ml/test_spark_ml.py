@@ -118,6 +118,17 @@ def test_spark_model_on_embedded_engine_is_one_clear_line(sws, spark_lr) -> None
     assert "--engine spark" in str(err.value) and "\n" not in str(err.value)
 
 
+def test_cli_refuses_spark_model_on_embedded_and_unknown_engine(sws, spark_lr) -> None:
+    from tests.cli.test_cli import hl
+
+    r = hl("ml", "score", "sparkm", "--data", "urls", cwd=sws.root)
+    err = r.stderr.strip()
+    assert r.returncode != 0 and "\n" not in err
+    assert "scores only on Spark" in err and "--engine spark" in err
+    r = hl("ml", "score", "sparkm", "--data", "urls", "--engine", "flink", cwd=sws.root)
+    assert r.returncode != 0 and "unknown engine 'flink'" in r.stderr
+
+
 def test_unknown_engine_and_column_are_refused(sws, champion) -> None:
     from huntlab.cli.ml import _engine
     from huntlab.ml.spark_ml import score_on_spark
