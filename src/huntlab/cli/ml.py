@@ -21,10 +21,10 @@ def _list(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
 
-def _recorded(job: str, params: dict, fn):  # type: ignore[no-untyped-def]
+def _recorded(job: str, params: dict, fn, engine: str = "sklearn"):  # type: ignore[no-untyped-def]
     """Run `fn(ws, run_id)` as a recorded run (status, timings, lineage) in the runs table."""
     ws = workspace()
-    run_id = ws.store.start_run(job, "sklearn", {k: str(v) for k, v in params.items()})
+    run_id = ws.store.start_run(job, engine, {k: str(v) for k, v in params.items()})
     try:
         result, rows_in, rows_out, inputs, outputs = fn(ws, run_id)
     except BaseException as exc:
@@ -39,6 +39,17 @@ def _recorded(job: str, params: dict, fn):  # type: ignore[no-untyped-def]
         outputs=outputs,
     )
     return result
+
+
+def _engine(name: str) -> str:
+    """'spark', or 'embedded' for the embedded engine (duckdb is accepted as its name)."""
+    from huntlab.errors import InputError
+
+    if name in ("embedded", "duckdb"):
+        return "embedded"
+    if name != "spark":
+        raise InputError(f"unknown engine {name!r} for ml", "Use --engine embedded or spark")
+    return name
 
 
 @ml_app.command("load-urls")
@@ -77,6 +88,9 @@ def train(
     sample: Annotated[int | None, typer.Option(help="Train on a random sample of N rows.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
     promote: Annotated[bool, typer.Option(help="Make it the champion right away.")] = False,
+    engine: Annotated[
+        str, typer.Option(help="embedded (scikit-learn) or spark (pyspark.ml LR, kind spark_lr).")
+    ] = "embedded",
 ) -> None:
     """Train candidates, choose the best on validation, evaluate on test, register a version."""
     from huntlab.ml import registry
@@ -93,16 +107,20 @@ def train(
 
     def go(ws, run_id):  # type: ignore[no-untyped-def]
         with console().status(f"training {name} on {data}"):
-            res = train_model(
-                ws,
-                name,
-                data,
-                task=task,
-                kinds=_list(kinds),
-                split=split,
-                seed=seed,
-                sample=sample,
-                run_id=run_id,
+            res = (
+                _train(ws, run_id)
+                if on_spark
+                else train_model(
+                    ws,
+                    name,
+                    data,
+                    task=task,
+                    kinds=_list(kinds),
+                    split=split,
+                    seed=seed,
+                    sample=sample,
+                    run_id=run_id,
+                )
             )
         if promote:
             res.record = registry.promote(
@@ -111,7 +129,16 @@ def train(
         t = res.test
         return res, t["n"], None, res.record.training_data, {}
 
-    res = _recorded(f"ml.train:{name}", params, go)
+    on_spark = _engine(engine) == "spark"
+
+    def _train(ws, run_id):  # type: ignore[no-untyped-def]
+        from huntlab.ml.spark_train import train_on_spark
+
+        return train_on_spark(
+            ws, name, data, task=task, split=split, seed=seed, sample=sample, run_id=run_id
+        )
+
+    res = _recorded(f"ml.train:{name}", params, go, "spark" if on_spark else "sklearn")
     _print_result(res)
 
 

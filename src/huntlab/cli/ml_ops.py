@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from huntlab.cli.main import console, workspace
-from huntlab.cli.ml import _recorded, ml_app
+from huntlab.cli.ml import _engine, _recorded, ml_app
 
 
 @ml_app.command()
@@ -20,23 +20,41 @@ def score(
         float | None,
         typer.Option(help="Flag at this P(malicious) (default: 1% FPR on validation benign)."),
     ] = None,
+    engine: Annotated[
+        str, typer.Option(help="embedded (Arrow batches) or spark (mapInArrow).")
+    ] = "embedded",
 ) -> None:
     """Score a dataset of URLs with a registered model and write the results as a dataset."""
     from huntlab.ml import registry
     from huntlab.ml.score import score_dataset
 
     name, version = registry.parse_ref(ref)
+    on_spark = _engine(engine) == "spark"
 
     def go(ws, run_id):  # type: ignore[no-untyped-def]
         rec = registry.get(ws, name, version)
-        model = registry.load(ws, rec)
         with console().status(f"scoring {data} with {rec.ref}"):
-            res = score_dataset(
-                ws, rec, model, data, output, column=column, threshold=threshold, run_id=run_id
-            )
+            if on_spark:
+                from huntlab.ml.spark_ml import score_on_spark
+
+                res = score_on_spark(
+                    ws, rec, data, output, column=column, threshold=threshold, run_id=run_id
+                )
+            else:
+                res = score_dataset(
+                    ws,
+                    rec,
+                    registry.load(ws, rec),
+                    data,
+                    output,
+                    column=column,
+                    threshold=threshold,
+                    run_id=run_id,
+                )
         return (rec, res), res.rows, res.rows, res.inputs, {output: res.version}
 
-    rec, res = _recorded(f"ml.score:{name}", {"model": ref, "data": data, "output": output}, go)
+    job_params = {"model": ref, "data": data, "output": output, "engine": engine}
+    rec, res = _recorded(f"ml.score:{name}", job_params, go, "spark" if on_spark else "sklearn")
     console().print(
         f"[green]scored {res.rows:,} URLs[/] with {rec.ref}: {res.flagged:,} flagged "
         f"-> '{output}' version {res.version}"

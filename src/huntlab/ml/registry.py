@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, insert, select, update
 
 from huntlab.catalog.schema import models
-from huntlab.errors import InputError
+from huntlab.errors import EngineError, InputError
 from huntlab.workspace import check_name
 
 if TYPE_CHECKING:
@@ -73,9 +73,13 @@ def register(
     with ws.store.engine.begin() as conn:
         q = select(func.max(models.c.version)).where(models.c.name == name)
         version = int(conn.execute(q).scalar() or 0) + 1
-        path = models_dir(ws) / name / f"v{version}.joblib"
+        suffix = getattr(model, "artifact_suffix", ".joblib")
+        path = models_dir(ws) / name / f"v{version}{suffix}"
         path.parent.mkdir(parents=True, exist_ok=True)
-        joblib.dump(model, path, compress=3)
+        if hasattr(model, "save_artifact"):
+            model.save_artifact(path)  # e.g. a Spark PipelineModel folder
+        else:
+            joblib.dump(model, path, compress=3)
         now = _now()
         conn.execute(
             insert(models).values(
@@ -138,6 +142,11 @@ def load(ws: Workspace, record: ModelRecord) -> UrlClassifier:
     """The fitted model of a registered version."""
     import joblib
 
+    if record.kind == "spark_lr":
+        raise EngineError(
+            f"model {record.ref} is a pyspark.ml pipeline ({record.kind}) and scores only on Spark",
+            "Run it with --engine spark",
+        )
     path = ws.root / record.artifact
     if not path.is_file():
         raise InputError(

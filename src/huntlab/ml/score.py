@@ -80,14 +80,25 @@ def score_dataset(
         parts.append(scored)
     if not parts:
         raise InputError(f"dataset '{dataset}' is empty", "Load URLs into it first")
-    out = pa.concat_tables(parts)
+    return write_scores(ws, rec, pa.concat_tables(parts), output, {dataset: conn.version()}, run_id)
+
+
+def write_scores(
+    ws: Workspace,
+    rec: ModelRecord,
+    out: pa.Table,
+    output: str,
+    inputs: dict[str, str | None],
+    run_id: int | None = None,
+) -> ScoreResult:
+    """Add the model column and write the scores in one atomic commit (both engines)."""
     n = out.num_rows
     out = out.append_column("model", pa.array([rec.ref] * n))
     writer = connector_for(ws.ensure_managed(output))
     version = writer.write(out, "overwrite", run_id=run_id)  # type: ignore[call-arg]
     ws.store.touch_dataset(output)
     flagged = int(np.sum(out["flagged"].to_numpy(zero_copy_only=False)))
-    return ScoreResult(n, flagged, output, version, {dataset: conn.version()})
+    return ScoreResult(n, flagged, output, version, inputs)
 
 
 def default_threshold(rec: ModelRecord) -> float:
