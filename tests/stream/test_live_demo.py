@@ -32,5 +32,7 @@ def test_live_demo_alerts_on_the_outbreak_and_crash_spike_while_sending(tmp_path
     assert outbreak in {r["key"] for r in rows}
     assert all(path.is_file() and "<svg" in path.read_text() for path in res.plots)
     assert any(outbreak.replace("=", "_").replace(", ", "__") in p.name for p in res.plots)
+    page = res.page.read_text()
+    assert all(f'src="{p.name}"' in page for p in res.plots) and outbreak in page
     events = res.events["outbreak_by_family_country"]
     assert events > 75_000 and res.late["outbreak_by_family_country"] < events * 0.01

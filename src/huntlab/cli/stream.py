@@ -184,3 +184,5 @@ def demo(
     out.print(f"{len(res.alerts)} alert(s), {live} while the simulator was sending")
     for p in sorted(set(res.plots)):
         out.print(f"plot: {p}")
+    if res.page is not None:
+        out.print(f"alerts and plots on one page: {res.page}")

@@ -44,8 +44,37 @@ def _openmp_threads(params: dict[str, Any]) -> Any:
     return threadpool_limits(limits=int(params.get("threads", 1)), user_api="openmp")
 
 
+class ModelInfo:
+    """What every registered URL model shares: the malicious score and its registry record.
+
+    Needs `kind`, `task`, `seed`, `classes_`, `spec` and `params` on the model.
+    """
+
+    kind: str
+    task: str
+    seed: int
+    classes_: list[str]
+    spec: FeatureSpec
+    params: dict[str, Any]
+
+    def malicious_score(self, proba: np.ndarray) -> np.ndarray:
+        """P(not benign): the score for malicious-vs-benign metrics and thresholds."""
+        return 1.0 - proba[:, self.classes_.index(BENIGN)]
+
+    def describe(self) -> dict[str, Any]:
+        """Parameters as recorded in the registry."""
+        return {
+            "kind": self.kind,
+            "task": self.task,
+            "seed": self.seed,
+            "classes": self.classes_,
+            "features": self.spec.describe(),
+            **self.params,
+        }
+
+
 @dataclass
-class UrlClassifier:
+class UrlClassifier(ModelInfo):
     """A fitted or unfitted URL model: feature spec, estimator(s) and the classes it predicts."""
 
     kind: str = "blend"
@@ -178,21 +207,6 @@ class UrlClassifier:
         proba = self.predict_proba_features(feats)
         self.class_bias_ = class_bias(proba, task_labels(labels, self.task), self.classes_)
         return self.class_bias_
-
-    def malicious_score(self, proba: np.ndarray) -> np.ndarray:
-        """P(not benign): the score for malicious-vs-benign metrics and thresholds."""
-        return 1.0 - proba[:, self.classes_.index(BENIGN)]
-
-    def describe(self) -> dict[str, Any]:
-        """Parameters as recorded in the registry."""
-        return {
-            "kind": self.kind,
-            "task": self.task,
-            "seed": self.seed,
-            "classes": self.classes_,
-            "features": self.spec.describe(),
-            **self.params,
-        }
 
 
 def apply_bias(proba: np.ndarray, bias: np.ndarray | None) -> np.ndarray:

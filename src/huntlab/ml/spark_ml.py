@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from huntlab.errors import InputError
 from huntlab.ml.features import FeatureSpec
-from huntlab.ml.models import BENIGN
+from huntlab.ml.models import BENIGN, ModelInfo
 from huntlab.ml.score import ScoreResult, default_threshold, score_table, write_scores
 
 if TYPE_CHECKING:
@@ -177,7 +177,7 @@ def featurize(df: Any, spec: FeatureSpec, seed: int, keep: list[str]) -> Any:
 
 
 @dataclass
-class SparkUrlModel:
+class SparkUrlModel(ModelInfo):
     """A pyspark.ml PipelineModel with the FeatureSpec and classes it was trained with."""
 
     task: str
@@ -188,21 +188,6 @@ class SparkUrlModel:
     pipeline: Any = None
     kind: str = SPARK_KIND
     artifact_suffix: str = ".spark"
-
-    def malicious_score(self, proba: np.ndarray) -> np.ndarray:
-        """P(not benign), as the scikit-learn models define it."""
-        return 1.0 - proba[:, self.classes_.index(BENIGN)]
-
-    def describe(self) -> dict[str, Any]:
-        """Parameters as recorded in the registry."""
-        return {
-            "kind": self.kind,
-            "task": self.task,
-            "seed": self.seed,
-            "classes": self.classes_,
-            "features": self.spec.describe(),
-            **self.params,
-        }
 
     def save_artifact(self, path: Path) -> None:
         """The artifact folder: the saved PipelineModel and a joblib of spec, task, classes."""

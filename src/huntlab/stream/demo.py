@@ -29,6 +29,7 @@ class DemoResult:
 
     alerts: list[tuple[Any, bool]] = field(default_factory=list)  # (Alert, while sending)
     plots: list[Path] = field(default_factory=list)
+    page: Path | None = None  # plots/index.html: every alert and its plot on one page
     sent: str = ""
     events: dict[str, int] = field(default_factory=dict)
     late: dict[str, int] = field(default_factory=dict)
@@ -143,7 +144,38 @@ def run_stream_demo(
     res.plots = sorted(
         {plot_alert(ws, p, a) for p in procs for a, _ in res.alerts if a.job == p.job.name}
     )
+    res.page = write_page(ws.root / "plots" / "index.html", res)
     return res
+
+
+def write_page(path: Path, res: DemoResult) -> Path:
+    """One HTML page: the alerts as a table (sent while sending or after), then the plots."""
+    from html import escape
+
+    cols = ("job", "key", "window_start", "observed", "expected", "score", "detector")
+    head = "".join(f"<th>{c}</th>" for c in (*cols, "while sending", "explanation"))
+    rows = []
+    for alert, sending in res.alerts:
+        d = alert.to_json()
+        cells = [escape(f"{d[c]:.1f}" if isinstance(d[c], float) else str(d[c])) for c in cols]
+        cells += ["yes" if sending else "no", escape(d["explanation"])]
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    figures = "".join(
+        f'<figure><img src="{escape(p.name)}" alt="{escape(p.stem)}">'
+        f"<figcaption>{escape(p.stem)}</figcaption></figure>"
+        for p in res.plots
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "<!doctype html><html><head><meta charset='utf-8'><title>huntlab stream demo</title>"
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;font-size:90%}img{max-width:100%}</style>"
+        f"</head><body><h1>huntlab live streaming demo</h1><p>{escape(res.sent)}</p>"
+        f"<h2>{len(res.alerts)} alert(s)</h2><table><tr>{head}</tr>{''.join(rows)}</table>"
+        f"<h2>Series with the alerts marked</h2>{figures}</body></html>",
+        encoding="utf-8",
+    )
+    return path
 
 
 def plot_alert(ws: Any, proc: Any, alert: Any) -> Path:
