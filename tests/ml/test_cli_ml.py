@@ -92,6 +92,25 @@ def test_cluster_and_show_suspicious_clusters(ml_ws: Path) -> None:
     assert any(w in out for w in ("phishing", "malware", "spam"))
 
 
+def test_cluster_against_a_model_trained_without_the_held_back_domains(ml_ws: Path) -> None:
+    from huntlab.ml import registry
+    from huntlab.workspace import Workspace
+
+    if "url_model" not in ok("ml", "models", cwd=ml_ws):
+        ok("ml", "train", "url_model", cwd=ml_ws)
+    out = ok("ml", "cluster", "--k", "40", "--fair-model", "fair_model", cwd=ml_ws)
+    assert "trained fair_model@1 without the clustering's held-back domains" in out
+    assert "cluster_only_precision" in out and "model_recall" in out
+    ws = Workspace(ml_ws)
+    fair, plain = registry.get(ws, "fair_model", 1), registry.get(ws, "url_model", 1)
+    # The same split minus about 30% of the domains (train and validation both shrink).
+    for part in ("train", "validation"):
+        assert fair.metrics["rows"][part] < 0.85 * plain.metrics["rows"][part]
+    assert fair.metrics["rows"]["test"] == plain.metrics["rows"]["test"]
+    r = hl("ml", "cluster", "--model", "url_model", "--fair-model", "x", cwd=ml_ws)
+    assert r.returncode == 1 and "pick one" in r.stderr
+
+
 def test_errors_are_one_line(ml_ws: Path) -> None:
     r = hl("ml", "show", "nope", cwd=ml_ws)
     assert r.returncode == 1 and "not found" in r.stderr and "huntlab ml train" in r.stderr

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from huntlab.ml.cluster import cluster_hosts
+from huntlab.ml.cluster import cluster_hosts, held_back_domains
 from huntlab.ml.features import FeatureSpec
 
 pytestmark = pytest.mark.ml
@@ -31,6 +31,11 @@ def test_clusters_of_the_sample_are_purer_than_chance(url_sample: pa.Table, feat
     chance = counts.max() / counts.sum()
     assert res.purity > chance + 0.25, (res.purity, chance)
     assert 0 < res.held_back["hidden_hosts"]
+    # The domains a fair comparison keeps out of training are exactly the hidden hosts' domains.
+    feats = feature_spec.compute(url_sample["url"])
+    held = held_back_domains(feats.reg_domains.to_pylist(), seed=7)
+    hosts = {h for h, d in zip(feats.hosts.to_pylist(), feats.reg_domains.to_pylist()) if d in held}
+    assert res.held_back["hidden_hosts"] == len(hosts)
     assert res.held_back["conf>=0.5"]["label_accuracy"] > 0.6
     sizes = [r["size"] for r in t.to_pylist() if r["method"] == "kmeans"]
     assert sum(sizes) == len(set(feature_spec.compute(url_sample["url"]).hosts.to_pylist()))

@@ -8,6 +8,7 @@ import typer
 
 from huntlab.cli.main import console, workspace
 from huntlab.cli.ml import _engine, _recorded, ml_app
+from huntlab.errors import InputError
 
 
 @ml_app.command()
@@ -121,6 +122,13 @@ def cluster(
         str | None,
         typer.Option(help="Compare with this model's per-URL flags (NAME or NAME@VERSION)."),
     ] = None,
+    fair_model: Annotated[
+        str | None,
+        typer.Option(
+            help="Train model NAME now without the held-back domains, then compare with it "
+            "(a model trained on them would flatter itself)."
+        ),
+    ] = None,
 ) -> None:
     """Cluster hosts by URL features and shared kit paths; label clusters; report purity."""
     import json
@@ -133,11 +141,29 @@ def cluster(
         labeled = read_labeled(ws, data, sample, seed)
         spec, _ = feature_spec(ws)
         scores, thr = None, 0.5
-        if model:
+        ref = model
+        if fair_model:
+            from huntlab.ml.cluster import held_back_domains
+            from huntlab.ml.train import train_model
+
+            doms = spec.compute(labeled.urls).reg_domains.to_pylist()
+            with console().status(f"training {fair_model} without the held-back domains"):
+                tr = train_model(
+                    ws,
+                    fair_model,
+                    data,
+                    sample=sample,
+                    seed=seed,
+                    exclude_domains=held_back_domains(doms, seed),
+                    run_id=run_id,
+                )
+            ref = tr.record.ref
+            console().print(f"trained {ref} without the clustering's held-back domains")
+        if ref:
             from huntlab.ml import registry
             from huntlab.ml.score import default_threshold
 
-            rec = registry.get(ws, *registry.parse_ref(model))
+            rec = registry.get(ws, *registry.parse_ref(ref))
             clf = registry.load(ws, rec)
             scores = clf.malicious_score(clf.predict_proba(labeled.urls))
             thr = default_threshold(rec)
@@ -149,7 +175,13 @@ def cluster(
         ws.store.touch_dataset(output)
         return res, len(labeled.labels), res.table.num_rows, labeled.versions, {output: ver}
 
-    res = _recorded("ml.cluster", {"data": data, "k": k, "sample": sample}, go)
+    if model and fair_model:
+        raise InputError(
+            "--model and --fair-model both given", "Compare with one model: pick one of them"
+        )
+    res = _recorded(
+        "ml.cluster", {"data": data, "k": k, "sample": sample, "fair_model": fair_model}, go
+    )
     console().print(
         f"[green]{res.table.num_rows:,} clusters[/] -> '{output}'; k-means purity {res.purity:.4f}"
     )

@@ -43,6 +43,18 @@ class Clustering:
     held_back: dict[str, Any] = field(default_factory=dict)
 
 
+def _hidden(reg_domains: np.ndarray, seed: int, hold_back: float) -> np.ndarray:
+    """Which registered domains' labels the clustering holds back (a stable hash per domain)."""
+    return domain_unit(reg_domains, seed + 11) < hold_back
+
+
+def held_back_domains(reg_domains: list[str | None], seed: int = 7, hold_back: float = 0.3) -> set:
+    """The registered domains `cluster_hosts(seed=, hold_back=)` hides: keep them out of the
+    training of a model the clusters are compared with, or the comparison flatters the model."""
+    doms = np.asarray([d for d in set(reg_domains) if d is not None], dtype=object)
+    return set(doms[_hidden(doms, seed, hold_back)].tolist()) if len(doms) else set()
+
+
 def _host_frame(
     urls: pa.ChunkedArray, labels: np.ndarray | None, spec: FeatureSpec, scores: Any = None
 ) -> Any:
@@ -106,7 +118,7 @@ def cluster_hosts(
     k = max(2, min(k, len(agg) // 5 or 2))
     km = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096)
     agg["cluster"] = km.fit_predict(x)
-    hidden = domain_unit(agg["reg_domain"].to_numpy(dtype=object), seed + 11) < hold_back
+    hidden = _hidden(agg["reg_domain"].to_numpy(dtype=object), seed, hold_back)
     agg["visible_label"] = np.where(hidden, None, agg["label"].to_numpy(dtype=object))
     n_classes = len({x for x in agg["label"] if x is not None}) or 1
     rows = []

@@ -142,8 +142,10 @@ def train_model(
     train, val, test = split_indices(groups, data.labels, split, seed=seed)
     if exclude_domains:
         # Rows of a fixed evaluation set's domains never reach training (no leak into the judge).
-        keep = ~np.isin(groups[train], list(exclude_domains))
-        train = train[keep]
+        # Validation picks the model, its class offsets and thresholds: keep them out there too.
+        excluded = list(exclude_domains)
+        train = train[~np.isin(groups[train], excluded)]
+        val = val[~np.isin(groups[val], excluded)]
     kinds = kinds or ["ngram_linear", "lexical_gbt", "blend"]
     fitted = fit_candidates(feats.take(train), data.labels[train], task, kinds, seed, params or {})
     scored: dict[str, dict[str, Any]] = {}
