@@ -27,6 +27,8 @@ def test_live_demo_alerts_on_the_outbreak_and_crash_spike_while_sending(tmp_path
     false = [a.key for a, _ in res.alerts if a.key not in (outbreak, spike)]
     assert len(false) <= MAX_FALSE_ALERTS, false
     assert any("ALERT" in line and outbreak in line for line in printed)  # on the console
+    # the explanation names the expectation the alert was scored against (a new key: every key's)
+    assert all(f"expected {a.expected:.4g}" in a.explanation for a, _ in res.alerts)
     ws = Workspace(tmp_path / "ws")
     rows = connector_for(ws.store.get_dataset("stream_outbreaks_alerts")).read().to_pylist()
     assert outbreak in {r["key"] for r in rows}

@@ -86,9 +86,9 @@ def score_windows(proc: StreamProcessor, closed: pa.Table | None) -> tuple[pa.Ta
             key, x, t = keys[i], float(metric[i]), start / US
             det = st.detectors.get(key) or st.detectors.setdefault(key, new_detector(job))
             score[i], expected[i] = det.score_one(t, x), det.expected_one(t)
-            if (
-                det.seen < det.warmup and job.cold_start == "population"
-            ):  # a new key is compared with every key of the job
+            # a new key is compared with every key of the job until its own detector warms up
+            cold = det.seen < det.warmup and job.cold_start == "population"
+            if cold:
                 score[i], expected[i] = st.population.score(x), st.population.expected()
             anomalous[i] = bool(score[i] >= job.threshold and support[i])
             alert_id = f"{job.name}|{key}|{start}"
@@ -104,7 +104,12 @@ def score_windows(proc: StreamProcessor, closed: pa.Table | None) -> tuple[pa.Ta
                         float(expected[i]),
                         float(score[i]),
                         job.detector,
-                        det.explain(t, x),
+                        (
+                            f"new key ({det.seen} of {det.warmup} warm-up windows): observed "
+                            f"{x:.4g}, expected {expected[i]:.4g} from every key of the job"
+                        )
+                        if cold
+                        else det.explain(t, x),
                         now,
                     )
                 )
