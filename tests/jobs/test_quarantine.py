@@ -137,3 +137,13 @@ def test_junk_never_crashes_and_every_line_is_read_or_quarantined(
     non_empty = sum(1 for line in body[1 if fmt == "csv" else 0 :] if line.strip())
     assert res.rows_out + len(q) == non_empty
     assert isinstance(res.table, pa.Table)
+
+
+def test_a_run_without_writing_says_it_quarantined_nothing(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    res = run_job(ws, "all_hits", engine_name="duckdb", write=False)
+    assert res.quarantined == [
+        "4 malformed rows of hits found, not quarantined (a run without writing); the first: "
+        f"{tmp_path / 'hits.csv'}:3: CSV: expected 3 columns, found 2"
+    ]
+    assert not ws.store.has_dataset(QUARANTINE)

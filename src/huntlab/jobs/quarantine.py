@@ -79,10 +79,15 @@ def write(ws: Workspace, run_id: int, engine: str, found: dict[str, list[Malform
     return version
 
 
-def messages(found: dict[str, list[Malformed]]) -> list[str]:
+def messages(found: dict[str, list[Malformed]], written: bool = True) -> list[str]:
     """One line per dataset for the run record and the CLI."""
+    where = (
+        f"quarantined in `{QUARANTINE}` (see `huntlab datasets show {QUARANTINE}`)"
+        if written
+        else "found, not quarantined (a run without writing); the first: "
+    )
     return [
-        f"{len(items):,} malformed rows of {name} quarantined in `{QUARANTINE}` "
-        f"(see `huntlab datasets show {QUARANTINE}`)"
+        f"{len(items):,} malformed rows of {name} {where}"
+        + ("" if written else f"{items[0].file}:{items[0].line}: {items[0].reason}")
         for name, items in found.items()
     ]

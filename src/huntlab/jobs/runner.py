@@ -166,7 +166,7 @@ def run_job(
         outputs: dict[str, str | None] = {}
         if write and found:  # committed before the output: never lost if the job commits
             outputs[quarantine.QUARANTINE] = quarantine.write(ws, run_id, engine.name, found)
-        for line in quarantine.messages(found):
+        for line in quarantine.messages(found, write):
             say(line)
         if write and spec.output:
             say(f"writing {table.num_rows:,} rows to {spec.output} ({spec.mode})")
@@ -200,7 +200,7 @@ def run_job(
             inputs,
             version,
             suppressed,
-            quarantine.messages(found),
+            quarantine.messages(found, write),
         )
     except BaseException as exc:
         if run_id is not None:
