@@ -21,7 +21,7 @@ from huntlab.stream.detectors import make_detector
 from huntlab.stream.nab import load_corpus
 
 SERIES = ["nyc_taxi", "Twitter_volume_AAPL", "machine_temperature"]
-NAMES = ["robust", "seasonal", "ewma", "knn", "context", "ensemble"]
+NAMES = ["robust", "seasonal", "ewma", "knn", "context", "context-rest", "ensemble"]
 REFERENCE = "robust"
 
 

@@ -136,7 +136,8 @@ class RestingContext(ContextNovelty):
         """(surprise, whether it is reported in full): above the recent ones, not resting."""
         sup = self.surprise(t, x)
         rest = self.s_recent.maxlen or 0
-        return sup, sup > max(self.s_recent, default=0.0) and self.since_alarm > rest
+        resting = rest > 1 and self.since_alarm <= rest
+        return sup, sup > max(self.s_recent, default=0.0) and not resting
 
     def score_one(self, t: float, x: float) -> float:
         sup, fresh = self._fresh(t, float(x))
