@@ -15,7 +15,7 @@ from huntlab.stream.detectors import Population, make_detector, score_from_z
 
 pytestmark = pytest.mark.stream
 
-NAMES = ["seasonal", "ewma", "knn", "context", "robust", "ensemble"]
+NAMES = ["seasonal", "ewma", "knn", "context", "context-rest", "robust", "ensemble"]
 
 
 def series(n: int = 600, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -140,6 +140,30 @@ def test_context_memory_is_bounded_by_its_generations() -> None:
         det.update(i * 60.0, float(v))
         assert len(det.known) + len(det.older) <= 2 * 100 * det.order
     assert len(pickle.dumps(det)) < 200_000
+
+
+def test_a_value_just_past_the_range_is_judged_on_its_edge() -> None:
+    from huntlab.stream.context import ContextNovelty
+
+    strict, tolerant = ContextNovelty(warmup=5), ContextNovelty(warmup=5, tolerance=0.02)
+    for i in range(300):
+        for det in (strict, tolerant):
+            det.update(i * 60.0, float(i % 11))
+    t = 300 * 60.0
+    assert strict.novelty(t, 10.1) >= 1.0  # beyond the range: wholly novel
+    assert tolerant.novelty(t, 10.1) == tolerant.novelty(t, 10.0) < 1.0
+    assert tolerant.novelty(t, 10.5) >= 1.0  # 5% past it is beyond the tolerance
+
+
+def test_resting_context_in_the_stream_processor_never_rests() -> None:
+    t, x = series(900)
+    x[[400, 403, 420, 700]] += [80.0, 120.0, 200.0, 60.0]  # alarms close together
+    kw = {"warmup": 4, "short": 1, "holdoff": 1}  # as the stream processor builds detectors
+    rest = make_detector("context-rest", **kw)
+    plain = make_detector("context", tolerance=0.02, **kw)
+    a = [rest.update(ti, xi) for ti, xi in zip(t, x)]
+    b = [plain.update(ti, xi) for ti, xi in zip(t, x)]
+    assert a == b and min(a[400], a[403]) >= 0.3  # two alarms three rows apart
 
 
 def test_default_holdoff_is_the_detectors_own_unless_given() -> None:

@@ -83,8 +83,9 @@ def evaluate(
         "../shared/data/nab"
     ),
     detector: Annotated[
-        str, typer.Option(help="context (default), ensemble, robust, seasonal, ewma, knn.")
-    ] = "context",
+        str,
+        typer.Option(help="context-rest (default), context, ensemble, robust, seasonal, ewma, knn"),
+    ] = "context-rest",
     out: Annotated[Path | None, typer.Option(help="Write NAB results here.")] = None,
     only: Annotated[list[str] | None, typer.Option(help="Only series whose name has this.")] = None,
     workers: Annotated[int, typer.Option(help="Processes.")] = 2,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from huntlab.stream.context import ContextNovelty
+from huntlab.stream.context import ContextNovelty, RestingContext
 from huntlab.stream.detectors import (
     Detector,
     Ensemble,
@@ -19,6 +19,7 @@ __all__ = [
     "Ensemble",
     "HoltEWMA",
     "KNNShape",
+    "RestingContext",
     "SeasonalMAD",
     "StreamJob",
     "make_detector",

@@ -433,9 +433,9 @@ ENSEMBLES: dict[str, list[str]] = {
 
 
 def _registry() -> dict[str, type[Detector]]:
-    from huntlab.stream.context import ContextNovelty
+    from huntlab.stream.context import ContextNovelty, RestingContext
 
-    return {**DETECTORS, ContextNovelty.name: ContextNovelty}
+    return {**DETECTORS, **{c.name: c for c in (ContextNovelty, RestingContext)}}
 
 
 def _single(name: str, seed: int, w: dict, p: dict, params: dict[str, Any]) -> Detector:

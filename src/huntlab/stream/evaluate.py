@@ -109,7 +109,7 @@ def write_results(
 
 def evaluate(
     root: Path,
-    detector: str = "context",
+    detector: str = "context-rest",
     *,
     out: Path | None = None,
     only: list[str] | None = None,
