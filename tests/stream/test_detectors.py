@@ -143,9 +143,9 @@ def test_context_memory_is_bounded_by_its_generations() -> None:
 
 
 def test_default_holdoff_is_the_detectors_own_unless_given() -> None:
-    assert make_detector("context").s_recent.maxlen == 75
-    assert make_detector("seasonal").s_recent.maxlen == 300
-    assert make_detector("context", holdoff=1).s_recent.maxlen == 1
+    assert make_detector("context").holdoff == 75
+    assert make_detector("seasonal").holdoff == 300
+    assert make_detector("context", holdoff=1).holdoff == 1
     assert make_detector("ensemble", members=["context", "seasonal"]).members[0].name == "context"
 
 

@@ -12,10 +12,9 @@ patterns that stopped occurring.
 from __future__ import annotations
 
 import math
-from collections import deque
 
 from huntlab.errors import InputError
-from huntlab.stream.detectors import Detector
+from huntlab.stream.detectors import Detector, push
 
 
 class ContextNovelty(Detector):
@@ -38,7 +37,7 @@ class ContextNovelty(Detector):
             raise InputError("context needs levels >= 2, order >= 1, generation >= 10")
         self.levels, self.order, self.generation, self.scale = levels, order, generation, scale
         self.lo, self.hi = math.inf, -math.inf
-        self.recent: deque[int] = deque(maxlen=order)
+        self.recent: list[int] = []
         self.known: set[int] = set()
         self.older: set[int] = set()
         self.born = 0  # observations since the current generation started
@@ -95,7 +94,7 @@ class ContextNovelty(Detector):
         self.born += 1
         if self.born >= self.generation:
             self.older, self.known, self.born = self.known, set(), 0
-        self.recent.append(self._level(x))
+        push(self.recent, self._level(x), self.order)
         self.lo, self.hi = min(self.lo, x), max(self.hi, x)
         self.last = x
         self._memo = None

@@ -14,11 +14,9 @@ and alert row is written once. Sinks get at-least-once delivery (alerts carry a 
 
 from __future__ import annotations
 
-import copyreg
 import os
 import pickle
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -41,14 +39,6 @@ STATE_KEY = "huntlab.stream_state"
 NEVER = 2**62  # a watermark past every window: closes all of them when draining
 MAX_GAP_WINDOWS = 10_000
 COMPACT_EVERY = 20  # commits per state chain: a full snapshot, then deltas of changed keys
-
-
-def _reduce_deque(d: deque) -> tuple[Any, ...]:
-    return deque, (list(d), d.maxlen)
-
-
-# Detectors hold many small deques; their default reduction costs a slot-name lookup each.
-_DISPATCH = {**copyreg.dispatch_table, deque: _reduce_deque}
 
 
 @dataclass
@@ -173,9 +163,7 @@ class StreamProcessor:
         tmp = self.state_dir / (name + ".tmp")
         try:
             with open(tmp, "wb") as f:
-                pickler = pickle.Pickler(f, protocol=pickle.HIGHEST_PROTOCOL)
-                pickler.dispatch_table = _DISPATCH
-                pickler.dump(state)
+                pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
                 f.flush()
                 os.fsync(f.fileno())
         finally:
