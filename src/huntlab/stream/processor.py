@@ -107,6 +107,7 @@ class StreamProcessor:
         self.changed: set[str] = set()  # keys whose detector learned since the last commit
         self.state = self._restore()
         self._last_commit = time.monotonic()
+        _warm_up()
 
     # -- checkpoints -------------------------------------------------------------------------
     def _committed(self, conn: Any) -> dict[str, str]:
@@ -339,3 +340,18 @@ def new_detector(job: StreamJob) -> Detector:
     return make_detector(
         job.detector, seed=0, warmup=job.warmup, poisson=job.poisson, short=1, holdoff=1
     )
+
+
+def _warm_up() -> None:
+    """Pay one-time import costs at start-up, not in the first micro-batch's latency.
+
+    pyarrow imports pandas (about a second) the first time it converts a numpy array, which the
+    first micro-batch does; deltalake is imported by the first commit.
+    """
+    import numpy as np
+
+    pa.array(np.zeros(1))
+    try:
+        import deltalake  # noqa: F401
+    except ImportError:  # a workspace without Delta outputs does not need it
+        pass
