@@ -254,7 +254,7 @@ def test_incremental_state_chain_restores_every_key(tmp_path: Path, monkeypatch)
     for _ in range(8):
         first.step()
     st = first.state
-    assert st.seq >= 7 and any(".delta." in n for n in st.chain) and len(st.chain) <= 3
+    assert st.seq >= 7 and any(".part." in n for n in st.chain) and len(st.chain) <= 3
     on_disk = sorted(p.name for p in first.state_dir.glob("state-*.pkl"))
     assert on_disk == sorted(st.chain)  # older chains were removed after the commit
     again = StreamProcessor(ws, spec).state
@@ -264,14 +264,22 @@ def test_incremental_state_chain_restores_every_key(tmp_path: Path, monkeypatch)
         assert pickle.dumps(again.detectors[key]) == pickle.dumps(det), key
 
 
-def test_a_restored_processor_scores_like_one_that_never_stopped(tmp_path: Path) -> None:
-    """Restarting from the checkpointed state (a full snapshot, then deltas) changes no score."""
+@pytest.mark.parametrize("fill", ["none", "0"])
+def test_a_restored_processor_scores_like_one_that_never_stopped(
+    tmp_path: Path, monkeypatch, fill: str
+) -> None:
+    """Restarts mid-chain (snapshot slices, replayed observations) change no score or state."""
+    import pickle
+
+    import huntlab.stream.processor as processor
+
+    monkeypatch.setattr(processor, "COMPACT_EVERY", 4)
     job = (
-        "-- window: 1 hour\n-- watermark: 0 s\n-- key: family\n-- fill: none\n-- warmup: 4\n"
+        f"-- window: 1 hour\n-- watermark: 0 s\n-- key: family\n-- fill: {fill}\n-- warmup: 4\n"
         "SELECT window_start, family, count(*) AS n FROM events GROUP BY ALL"
     )
     events = sorted_sample(30_000, days=3)
-    outs = []
+    outs, states = [], []
     for restart in (False, True):
         ws = make_ws(
             tmp_path / f"ws{restart}", "max_batch_events = 1000\ncheckpoint_interval_s = 0"
@@ -281,12 +289,15 @@ def test_a_restored_processor_scores_like_one_that_never_stopped(tmp_path: Path)
         spec = find_stream_job(ws.jobs_dir, "fam")
         proc = StreamProcessor(ws, spec)
         for i in range(40):
-            if restart and i in (9, 23):
+            if restart and i in (9, 23, 30):
+                assert any(".part." in n for n in proc.state.chain)
                 proc = StreamProcessor(ws, spec)
             proc.step()
+        states.append({k: pickle.dumps(d) for k, d in proc.state.detectors.items()})
         proc.run(drain=True)
         out = _output(ws, spec.output).sort_by(
             [("window_start", "ascending"), ("family", "ascending")]
         )
         outs.append(out.select(["window_start", "family", "n", "expected", "score", "anomaly"]))
     assert outs[0].num_rows > 500 and outs[0].equals(outs[1])
+    assert states[0] == states[1]
