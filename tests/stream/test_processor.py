@@ -301,3 +301,38 @@ def test_a_restored_processor_scores_like_one_that_never_stopped(
         outs.append(out.select(["window_start", "family", "n", "expected", "score", "anomaly"]))
     assert outs[0].num_rows > 500 and outs[0].equals(outs[1])
     assert states[0] == states[1]
+
+
+def test_a_long_filled_gap_checkpoints_every_key_instead_of_its_observations(
+    tmp_path: Path,
+) -> None:
+    """Replaying a gap that every key fills would cost more than a snapshot of all keys."""
+    import pickle
+
+    ws = make_ws(tmp_path / "ws", "max_batch_events = 36\ncheckpoint_interval_s = 0")
+    (ws.jobs_dir / "stream" / "fam.sql").write_text(
+        "-- window: 1 minute\n-- watermark: 0 s\n-- key: family\n-- fill: 0\n-- warmup: 3\n"
+        "SELECT window_start, family, count(*) AS n FROM events GROUP BY ALL"
+    )
+    minute = 60 * US
+    rows = [
+        (f, 1_790_812_800 * US + m * minute + j) for m in range(6) for f in "ab" for j in range(3)
+    ]
+    late = [(f, 1_790_812_800 * US + 500 * minute + j) for f in "ab" for j in range(3)]
+    for i, part in enumerate((rows, late)):
+        table = pa.table(
+            {
+                "ts": pa.array([t for _, t in part], pa.int64()).cast(TS_TYPE),
+                "family": [f for f, _ in part],
+            }
+        )
+        append(ws, table, 100, prefix=f"p{i}")
+    spec = find_stream_job(ws.jobs_dir, "fam")
+    proc = StreamProcessor(ws, spec)
+    proc.run(drain=True)
+    st = proc.state
+    assert st.seq >= 2 and st.chain == [f"state-{st.seq:012d}.full.pkl"], st.chain
+    again = StreamProcessor(ws, spec).state
+    for key, det in proc.state.detectors.items():
+        assert det.seen > 400
+        assert pickle.dumps(again.detectors[key]) == pickle.dumps(det), key

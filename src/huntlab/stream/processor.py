@@ -110,6 +110,7 @@ class StreamProcessor:
         install_macros(self.con)
         self.window_us, self.slide_us = job.window_s * US, job.slide_s * US
         self.learned: list[tuple[str, float, float]] = []  # (key, t, x) since the last commit
+        self.snapshot_all = False  # set when replaying would cost more than a full snapshot
         self._parts: dict[str, int] = {}  # key -> which state file in a chain snapshots it
         self.state = self._restore()
         self._last_commit = time.monotonic()
@@ -168,7 +169,9 @@ class StreamProcessor:
         than replaying (a long gap filled for every key) or when it starts the chain.
         """
         everything = state.detectors
-        full = not state.chain or len(self.learned) > FULL_AFTER * len(everything)
+        full = (
+            not state.chain or self.snapshot_all or len(self.learned) > FULL_AFTER * len(everything)
+        )
         name = f"state-{state.seq:012d}.{'full' if full else 'part'}.pkl"
         state.chain = [name] if full else [*state.chain[-(COMPACT_EVERY - 1) :], name]
         if not full:
@@ -184,7 +187,7 @@ class StreamProcessor:
         finally:
             state.detectors, state.learned = everything, []
         os.replace(tmp, self.state_dir / name)
-        self.learned = []
+        self.learned, self.snapshot_all = [], False
         return name
 
     def _part(self, key: str) -> int:

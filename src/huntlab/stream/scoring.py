@@ -46,7 +46,7 @@ def key_names(proc: StreamProcessor, table: pa.Table) -> list[str]:
 
 def _fill_gaps(proc: StreamProcessor, start: int) -> None:
     """Windows no event fell in: every known key observes the fill value (e.g. a zero count)."""
-    from huntlab.stream.processor import MAX_GAP_WINDOWS
+    from huntlab.stream.processor import FULL_AFTER, MAX_GAP_WINDOWS
 
     st, job = proc.state, proc.job
     if job.fill is None or st.last_start is None:
@@ -54,9 +54,13 @@ def _fill_gaps(proc: StreamProcessor, start: int) -> None:
     gap = (start - st.last_start) // proc.slide_us - 1
     for i in range(1, min(gap, MAX_GAP_WINDOWS) + 1):
         t = (st.last_start + i * proc.slide_us) / US
+        record = not proc.snapshot_all
         for key, det in st.detectors.items():
             det.learn_one(t, job.fill)
-            proc.learned.append((key, t, job.fill))
+            if record:
+                proc.learned.append((key, t, job.fill))
+        if len(proc.learned) > FULL_AFTER * len(st.detectors):  # a snapshot is cheaper
+            proc.snapshot_all, proc.learned = True, []
 
 
 def score_windows(proc: StreamProcessor, closed: pa.Table | None) -> tuple[pa.Table, list[Alert]]:
