@@ -167,9 +167,9 @@ def test_resting_context_in_the_stream_processor_never_rests() -> None:
 
 
 def test_default_holdoff_is_the_detectors_own_unless_given() -> None:
-    assert make_detector("context").s_recent.maxlen == 75
-    assert make_detector("seasonal").s_recent.maxlen == 300
-    assert make_detector("context", holdoff=1).s_recent.maxlen == 1
+    assert make_detector("context").holdoff == 75
+    assert make_detector("seasonal").holdoff == 300
+    assert make_detector("context", holdoff=1).holdoff == 1
     assert make_detector("ensemble", members=["context", "seasonal"]).members[0].name == "context"
 
 
@@ -180,3 +180,80 @@ def test_context_as_a_stream_job_configures_it_flags_an_hourly_outbreak() -> Non
     before = [det.update(h * 3600.0, c) for h, c in enumerate(counts)]
     outbreak = det.score_one(len(counts) * 3600.0, 140.0)
     assert outbreak >= 0.5 and outbreak > max(before[24 * 7 :])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(-50, 50), max_size=60), st.integers(1, 7))
+def test_push_bounds_a_list_like_a_deque(values: list[int], maxlen: int) -> None:
+    from collections import deque
+
+    from huntlab.stream.detectors import push
+
+    buf: list[int] = []
+    ref: deque[int] = deque(maxlen=maxlen)
+    for v in values:
+        push(buf, v, maxlen)
+        ref.append(v)
+        assert buf == list(ref)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.floats(0, 1e12, allow_nan=False, allow_subnormal=False), min_size=1, max_size=12)
+)
+def test_ensemble_mean_is_numpys_bit_for_bit(values: list[float]) -> None:
+    from huntlab.stream.detectors import _mean
+
+    assert _mean(values) == float(np.mean(values))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        st.floats(-1e6, 1e6, allow_nan=False) | st.just(float("nan")), min_size=5, max_size=150
+    ),
+    st.integers(0, 150),
+    st.sampled_from(NAMES),
+)
+def test_state_restored_at_any_point_scores_identically(
+    values: list[float], cut: int, name: str
+) -> None:
+    """The checkpointed state (bounded lists, arrays) gives the same scores after a restore."""
+    det = make_detector(name, seed=2, warmup=3, short=1, holdoff=1)
+    for i, v in enumerate(values[:cut]):
+        det.update(i * 60.0, v)
+    copy = pickle.loads(pickle.dumps(det, protocol=pickle.HIGHEST_PROTOCOL))
+    rest = list(enumerate(values))[cut:]
+    a = [(det.update(i * 60.0, v), det.expected_one(i * 60.0)) for i, v in rest]
+    b = [(copy.update(i * 60.0, v), copy.expected_one(i * 60.0)) for i, v in rest]
+    assert a == b
+    assert _same_state(det, copy)
+
+
+def _same_state(a: object, b: object) -> bool:
+    """Equal detector state, compared by value (sets may pickle in another order)."""
+    if isinstance(a, np.ndarray):
+        return np.array_equal(a, b, equal_nan=True)
+    if isinstance(a, np.random.Generator):
+        return a.bit_generator.state == b.bit_generator.state
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a):
+        return math.isnan(b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_state(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(_same_state(x, y) for x, y in zip(a, b))
+    if hasattr(a, "__dict__"):
+        return type(a) is type(b) and _same_state(vars(a), vars(b))
+    return a == b
+
+
+def test_buffers_stay_within_their_bounds() -> None:
+    det = make_detector("ensemble", seed=1, short=3, holdoff=4)
+    t, x = series(2500, seed=3)
+    for ti, xi in zip(t, x):
+        det.update(ti, xi)
+    assert len(det.z_hist) == det.history and len(det.z_short) == 3 and len(det.s_recent) == 4
+    seasonal, _, knn = det.members
+    assert len(seasonal.recent) == seasonal.global_n
+    assert all(len(b) == seasonal.per_bucket for b in seasonal.buckets.values())
+    assert len(knn.window) == knn.lags and len(knn.dists) == knn.n_dists

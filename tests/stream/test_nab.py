@@ -189,7 +189,7 @@ def test_resting_context_alarms_once_where_context_alarms_repeatedly(shared_data
         plain = run_detector(lambda: make_detector("context"), s)
         alarms, again = np.flatnonzero(rest >= 0.3), np.flatnonzero(plain >= 0.3)
         assert len(alarms) < len(again) and np.diff(again).min() <= 2  # context: bursts
-        assert np.diff(alarms).min() > make_detector("context-rest").s_recent.maxlen
+        assert np.diff(alarms).min() > make_detector("context-rest").holdoff
 
 
 @settings(max_examples=60, deadline=None)

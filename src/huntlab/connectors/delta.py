@@ -137,12 +137,15 @@ class DeltaConnector(Connector):
                 return self.version()
             mode = "overwrite"
         self.path.mkdir(parents=True, exist_ok=True)
+        # Writing through a loaded table leaves it at the new version: the log is read once per
+        # commit, not again to learn the version (a stream processor commits every second).
+        table = self.table() if self.exists() else None
         write_deltalake(
-            str(self.path),
+            str(self.path) if table is None else table,
             data,
             mode=mode,
             partition_by=partition_by,
             schema_mode="overwrite" if mode == "overwrite" else None,
             commit_properties=props,
         )
-        return self.version()
+        return self.version() if table is None else str(table.version())

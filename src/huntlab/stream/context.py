@@ -13,11 +13,10 @@ period after an alarm (see its docstring).
 from __future__ import annotations
 
 import math
-from collections import deque
 from typing import Any
 
 from huntlab.errors import InputError
-from huntlab.stream.detectors import Detector, score_from_z
+from huntlab.stream.detectors import Detector, push, score_from_z
 
 
 class ContextNovelty(Detector):
@@ -44,7 +43,7 @@ class ContextNovelty(Detector):
         self.levels, self.order, self.generation, self.scale = levels, order, generation, scale
         self.tolerance = tolerance  # share of the range a value may pass it by and stay familiar
         self.lo, self.hi = math.inf, -math.inf
-        self.recent: deque[int] = deque(maxlen=order)
+        self.recent: list[int] = []
         self.known: set[int] = set()
         self.older: set[int] = set()
         self.born = 0  # observations since the current generation started
@@ -109,7 +108,7 @@ class ContextNovelty(Detector):
         self.born += 1
         if self.born >= self.generation:
             self.older, self.known, self.born = self.known, set(), 0
-        self.recent.append(self._level(x))
+        push(self.recent, self._level(x), self.order)
         self.lo, self.hi = min(self.lo, x), max(self.hi, x)
         self.last = x
         self._memo = None
@@ -135,7 +134,7 @@ class RestingContext(ContextNovelty):
     def _fresh(self, t: float, x: float) -> tuple[float, bool]:
         """(surprise, whether it is reported in full): above the recent ones, not resting."""
         sup = self.surprise(t, x)
-        rest = self.s_recent.maxlen or 0
+        rest = self.holdoff  # the bound of s_recent
         resting = rest > 1 and self.since_alarm <= rest
         return sup, sup > max(self.s_recent, default=0.0) and not resting
 

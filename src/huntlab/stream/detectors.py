@@ -2,14 +2,15 @@
 
 Every detector measures surprise in robust standard deviations (`z`, never negative) and maps it
 to a score in [0, 1) with `score_from_z`; the same scale lets an `Ensemble` combine them. State is
-plain Python and numpy (bounded buffers), so a detector pickles into a checkpoint as it is.
+plain Python and numpy, so a detector pickles into a checkpoint as it is. Bounded buffers are
+plain lists trimmed by `push` (not deques): pickle writes a list in C, while every deque costs a
+Python-level reduction, and a stream processor checkpoints thousands of detectors a second.
 """
 
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections import deque
 from typing import Any, ClassVar
 
 import numpy as np
@@ -31,16 +32,34 @@ def score_from_z(z: float) -> float:
     return z / (z + 4.0) if math.isfinite(z) else 1.0
 
 
+def push(buf: list, x: Any, maxlen: int) -> None:
+    """Append x to a bounded buffer, dropping the oldest item beyond maxlen (like a deque)."""
+    buf.append(x)
+    if len(buf) > maxlen:
+        del buf[0]
+
+
 def _median(values: list[float]) -> float:
     s = sorted(values)
     n = len(s)
     return s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])
 
 
+def _mean(values: list[float]) -> float:
+    """np.mean of a list, bit for bit, without numpy's per-call cost for the few members of an
+    ensemble (numpy adds fewer than 8 values in order; more go to numpy's pairwise sum)."""
+    if len(values) >= 8:
+        return float(np.mean(values))
+    total = values[0]
+    for v in values[1:]:
+        total += v
+    return total / len(values)
+
+
 def _robust(values: Any) -> tuple[float, float]:
     """Median and MAD-based standard deviation of a buffer (plain Python for small ones)."""
     if len(values) > 64:
-        a = np.fromiter(values, float, len(values))
+        a = np.array(values, float)
         med = float(np.median(a))
         return med, _MAD_TO_SD * float(np.median(np.abs(a - med)))
     vals = list(values)
@@ -63,11 +82,12 @@ class Detector(ABC):
         self.seen = 0
         # Recent surprises: a new one counts by how unusual it is for this series (HTM's
         # "anomaly likelihood" idea), so a noisy series does not alarm all the time.
-        self.z_hist: deque[float] = deque(maxlen=history)
-        self.z_short: deque[float] = deque(maxlen=short)
+        self.history, self.short, self.holdoff = history, short, holdoff  # the buffers' bounds
+        self.z_hist: list[float] = []
+        self.z_short: list[float] = []
         self._z_stats = (0.0, 1.0)
         self._pending: tuple[float, float, float] | None = None
-        self.s_recent: deque[float] = deque(maxlen=holdoff)
+        self.s_recent: list[float] = []
 
     @abstractmethod
     def z_one(self, t: float, x: float) -> float:
@@ -93,15 +113,15 @@ class Detector(ABC):
         x = float(x)
         if not math.isfinite(x):
             return
-        z = self._z(t, x)
-        if self.seen >= self.warmup and self.tracks_surprise:
-            self.z_hist.append(z)
-            self.z_short.append(z)
-            if self.seen % REFRESH == 0 or len(self.z_hist) in (20, 40, 60):
-                zs = np.fromiter(self.z_hist, float)
-                self._z_stats = (float(zs.mean()), float(zs.std()))
-        if self.tracks_surprise:
-            self.s_recent.append(self.surprise(t, x))
+        if self.tracks_surprise:  # an ensemble's member leaves this to the ensemble
+            z = self._z(t, x)
+            if self.seen >= self.warmup:
+                push(self.z_hist, z, self.history)
+                push(self.z_short, z, self.short)
+                if self.seen % REFRESH == 0 or len(self.z_hist) in (20, 40, 60):
+                    zs = np.array(self.z_hist, float)
+                    self._z_stats = (float(zs.mean()), float(zs.std()))
+            push(self.s_recent, self.surprise(t, x), self.holdoff)
         self._learn(t, x)
         self._pending = None
         self.seen += 1
@@ -156,8 +176,9 @@ class SeasonalMAD(Detector):
         self.poisson = poisson
         self.bucket_s, self.period_s = bucket_s, period_s
         self.per_bucket, self.min_bucket = per_bucket, min_bucket
-        self.buckets: dict[int, deque[float]] = {}
-        self.recent: deque[float] = deque(maxlen=global_n)
+        self.global_n = global_n
+        self.buckets: dict[int, list[float]] = {}
+        self.recent: list[float] = []
         self._global = (0.0, 0.0)  # refreshed every REFRESH observations: medians are costly
         self._cached: tuple[float, tuple[float, float]] | None = None
 
@@ -189,8 +210,8 @@ class SeasonalMAD(Detector):
         return self._stats(t)[0] if self.recent else 0.0
 
     def _learn(self, t: float, x: float) -> None:
-        self.buckets.setdefault(self._bucket(t), deque(maxlen=self.per_bucket)).append(x)
-        self.recent.append(x)
+        push(self.buckets.setdefault(self._bucket(t), []), x, self.per_bucket)
+        push(self.recent, x, self.global_n)
         self._cached = None
         if self.seen % REFRESH == 0 or self.seen in (4, 8, self.warmup - 1):
             self._global = _robust(self.recent)
@@ -266,13 +287,14 @@ class KNNShape(Detector):
     ) -> None:
         super().__init__(max(warmup, lags + k + 2))
         self.lags, self.k = lags, k
-        self.window: deque[float] = deque(maxlen=lags)
+        self.window: list[float] = []
         self.memory = np.zeros((recent + reservoir, lags))  # ring of recent, then reservoir
         self.recent, self.reservoir = recent, reservoir
         self.stored = 0  # shapes ever stored
         self.kept = 0  # shapes in the reservoir
-        self.dists: deque[float] = deque(maxlen=history)
-        self.values: deque[float] = deque(maxlen=512)
+        self.n_dists = history
+        self.dists: list[float] = []
+        self.values: list[float] = []
         self.scale = 1.0
         self.dist_stats = (0.0, 0.0)
         self.rng = np.random.default_rng(seed)
@@ -282,7 +304,7 @@ class KNNShape(Detector):
         if len(self.window) < self.lags - 1:
             return None
         v = np.empty(self.lags)
-        v[:-1] = list(self.window)[-(self.lags - 1) :]
+        v[:-1] = self.window[-(self.lags - 1) :]
         v[-1] = x
         return v
 
@@ -316,15 +338,15 @@ class KNNShape(Detector):
         d = self._distance(t, x)
         v = self._shape(x)
         if d is not None:
-            self.dists.append(d)
+            push(self.dists, d, self.n_dists)
         if v is not None:
             slot = self.stored % self.recent
             if self.stored >= self.recent:
                 self._keep_old(self.memory[slot].copy())
             self.memory[slot] = v
             self.stored += 1
-        self.window.append(x)
-        self.values.append(x)
+        push(self.window, x, self.lags)
+        push(self.values, x, 512)
         self._last = None
         if self.seen % REFRESH == 0 or self.seen in (8, 16, self.warmup - 1):
             med, sd = _robust(self.values)
@@ -376,7 +398,7 @@ class Ensemble(Detector):
         zs = self._zs(t, x)
         if self.how == "max":
             return max(zs)
-        return float(np.median(zs)) if self.how == "median" else float(np.mean(zs))
+        return float(np.median(zs)) if self.how == "median" else _mean(zs)
 
     def surprise(self, t: float, x: float) -> float:
         if self.how not in ("calibrated", "vote"):
@@ -402,14 +424,15 @@ class Population:
     """The recent values of every key of a job: the baseline for a key that has no history."""
 
     def __init__(self, size: int = 2000, warmup: int = 50) -> None:
-        self.values: deque[float] = deque(maxlen=size)
+        self.size = size
+        self.values: list[float] = []
         self.warmup = warmup
         self.seen = 0
         self._stats = (0.0, 0.0)
 
     def learn(self, x: float) -> None:
         if math.isfinite(x):
-            self.values.append(x)
+            push(self.values, x, self.size)
             self.seen += 1
             if self.seen % REFRESH == 0:
                 self._stats = _robust(self.values)
@@ -463,5 +486,5 @@ def make_detector(name: str = "ensemble", seed: int = 0, **params: Any) -> Detec
         return Ensemble(members, how=how, short=short, holdoff=hold, **params)
     det = _single(name, seed, w, p, params)
     hold = int(holdoff or det.default_holdoff)
-    det.z_short, det.s_recent = deque(maxlen=short), deque(maxlen=hold)
+    det.short, det.holdoff = short, hold  # a fresh detector: its buffers are still empty
     return det

@@ -5,20 +5,21 @@ runs the job over the rest, merges the partial aggregates into the open windows,
 windows the watermark has passed, scores them per key and raises alerts. A commit is one Delta
 commit of the closed windows whose metadata names the log position, the micro-batch number and
 the state file (open windows, detectors, de-duplication), fsynced before the commit. State files
-are incremental: a delta holds only the detectors that learned in its micro-batches plus the
-chain of files (a full snapshot, then deltas) a restart loads; every COMPACT_EVERY commits a
-full snapshot starts a new chain and files outside the committed chain are removed. After a
-crash the processor reloads that state and rereads the log from that position: every window
-and alert row is written once. Sinks get at-least-once delivery (alerts carry a stable id).
+are incremental and of even size: each holds the observations every detector learned since the
+previous commit and a snapshot of one COMPACT_EVERY-th of the keys (by a hash of the key, in
+turn), and names the chain of the last COMPACT_EVERY files a restart loads: per file it replays
+the observations (learning is deterministic) and then takes the snapshot, so every key ends at
+its state of the last commit. Files outside the committed chain are removed. After a crash the
+processor reloads that state and rereads the log from that position: every window and alert
+row is written once. Sinks get at-least-once delivery (alerts carry a stable id).
 """
 
 from __future__ import annotations
 
-import copyreg
 import os
 import pickle
 import time
-from collections import deque
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -40,15 +41,8 @@ SEQ_KEY = "huntlab.stream_seq"
 STATE_KEY = "huntlab.stream_state"
 NEVER = 2**62  # a watermark past every window: closes all of them when draining
 MAX_GAP_WINDOWS = 10_000
-COMPACT_EVERY = 20  # commits per state chain: a full snapshot, then deltas of changed keys
-
-
-def _reduce_deque(d: deque) -> tuple[Any, ...]:
-    return deque, (list(d), d.maxlen)
-
-
-# Detectors hold many small deques; their default reduction costs a slot-name lookup each.
-_DISPATCH = {**copyreg.dispatch_table, deque: _reduce_deque}
+COMPACT_EVERY = 20  # state files per chain: each snapshots this fraction of the keys
+FULL_AFTER = 4  # observations per detector since the last commit beyond which a file holds all
 
 
 @dataclass
@@ -69,6 +63,7 @@ class StreamState:
     alerts: int = 0
     pending_alerts: list[Alert] = field(default_factory=list)
     chain: list[str] = field(default_factory=list)  # state files a restart loads, in order
+    learned: list[tuple[str, float, float]] = field(default_factory=list)  # in a file: replayed
 
 
 @dataclass
@@ -114,9 +109,12 @@ class StreamProcessor:
         self.con.execute("SET TimeZone='UTC'")
         install_macros(self.con)
         self.window_us, self.slide_us = job.window_s * US, job.slide_s * US
-        self.changed: set[str] = set()  # keys whose detector learned since the last commit
+        self.learned: list[tuple[str, float, float]] = []  # (key, t, x) since the last commit
+        self.snapshot_all = False  # set when replaying would cost more than a full snapshot
+        self._parts: dict[str, int] = {}  # key -> which state file in a chain snapshots it
         self.state = self._restore()
         self._last_commit = time.monotonic()
+        _warm_up()
 
     # -- checkpoints -------------------------------------------------------------------------
     def _committed(self, conn: Any) -> dict[str, str]:
@@ -133,10 +131,12 @@ class StreamProcessor:
             return StreamState()
         state = self._load(meta[STATE_KEY])
         detectors: dict[str, Detector] = {}
-        for name in state.chain[:-1]:
-            detectors.update(self._load(name).detectors)
-        detectors.update(state.detectors)
-        state.detectors = detectors
+        for part in [*(self._load(name) for name in state.chain[:-1]), state]:
+            for key, t, x in part.learned:  # a key snapshotted later in the chain is replaced
+                det = detectors.get(key) or detectors.setdefault(key, new_detector(self.job))
+                det.learn_one(t, x)
+            detectors.update(part.detectors)
+        state.detectors, state.learned = detectors, []
         if str(state.seq) != meta[SEQ_KEY]:
             raise JobError(
                 f"stream job '{self.job.name}': state file {meta[STATE_KEY]} does not match "
@@ -162,27 +162,40 @@ class StreamProcessor:
         return state
 
     def _save_state(self, state: StreamState) -> str:
-        """Write the state file of this commit: a full snapshot or a delta of changed keys."""
-        full = not state.chain or len(state.chain) >= COMPACT_EVERY
-        name = f"state-{state.seq:012d}.{'full' if full else 'delta'}.pkl"
+        """Write the state file of this commit: what was learned, and one slice of the keys.
+
+        Every key is snapshotted once per COMPACT_EVERY commits, so the cost of a checkpoint
+        does not grow with the detectors' history; a file holds every key when that is cheaper
+        than replaying (a long gap filled for every key) or when it starts the chain.
+        """
         everything = state.detectors
-        chain = [name] if full else [*state.chain, name]
-        state.chain = chain
+        full = (
+            not state.chain or self.snapshot_all or len(self.learned) > FULL_AFTER * len(everything)
+        )
+        name = f"state-{state.seq:012d}.{'full' if full else 'part'}.pkl"
+        state.chain = [name] if full else [*state.chain[-(COMPACT_EVERY - 1) :], name]
         if not full:
-            state.detectors = {k: everything[k] for k in self.changed if k in everything}
+            part = state.seq % COMPACT_EVERY
+            state.detectors = {k: d for k, d in everything.items() if self._part(k) == part}
+            state.learned = self.learned
         tmp = self.state_dir / (name + ".tmp")
         try:
             with open(tmp, "wb") as f:
-                pickler = pickle.Pickler(f, protocol=pickle.HIGHEST_PROTOCOL)
-                pickler.dispatch_table = _DISPATCH
-                pickler.dump(state)
+                pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
                 f.flush()
                 os.fsync(f.fileno())
         finally:
-            state.detectors = everything
+            state.detectors, state.learned = everything, []
         os.replace(tmp, self.state_dir / name)
-        self.changed = set()
+        self.learned, self.snapshot_all = [], False
         return name
+
+    def _part(self, key: str) -> int:
+        """Which file of a chain snapshots this key (stable across processes, unlike hash())."""
+        part = self._parts.get(key)
+        if part is None:
+            part = self._parts[key] = zlib.crc32(key.encode()) % COMPACT_EVERY
+        return part
 
     def _prune_states(self) -> None:
         """Remove state files outside the committed chain (older chains, uncommitted leftovers)."""
@@ -351,3 +364,18 @@ def new_detector(job: StreamJob) -> Detector:
     return make_detector(
         job.detector, seed=0, warmup=job.warmup, poisson=job.poisson, short=1, holdoff=1
     )
+
+
+def _warm_up() -> None:
+    """Pay one-time import costs at start-up, not in the first micro-batch's latency.
+
+    pyarrow imports pandas (about a second) the first time it converts a numpy array, which the
+    first micro-batch does; deltalake is imported by the first commit.
+    """
+    import numpy as np
+
+    pa.array(np.zeros(1))
+    try:
+        import deltalake  # noqa: F401
+    except ImportError:  # a workspace without Delta outputs does not need it
+        pass

@@ -46,18 +46,21 @@ def key_names(proc: StreamProcessor, table: pa.Table) -> list[str]:
 
 def _fill_gaps(proc: StreamProcessor, start: int) -> None:
     """Windows no event fell in: every known key observes the fill value (e.g. a zero count)."""
-    from huntlab.stream.processor import MAX_GAP_WINDOWS
+    from huntlab.stream.processor import FULL_AFTER, MAX_GAP_WINDOWS
 
     st, job = proc.state, proc.job
     if job.fill is None or st.last_start is None:
         return
     gap = (start - st.last_start) // proc.slide_us - 1
-    if gap > 0:
-        proc.changed.update(st.detectors)
     for i in range(1, min(gap, MAX_GAP_WINDOWS) + 1):
         t = (st.last_start + i * proc.slide_us) / US
-        for det in st.detectors.values():
+        record = not proc.snapshot_all
+        for key, det in st.detectors.items():
             det.learn_one(t, job.fill)
+            if record:
+                proc.learned.append((key, t, job.fill))
+        if len(proc.learned) > FULL_AFTER * len(st.detectors):  # a snapshot is cheaper
+            proc.snapshot_all, proc.learned = True, []
 
 
 def score_windows(proc: StreamProcessor, closed: pa.Table | None) -> tuple[pa.Table, list[Alert]]:
@@ -114,16 +117,16 @@ def score_windows(proc: StreamProcessor, closed: pa.Table | None) -> tuple[pa.Ta
                     )
                 )
             det.learn_one(t, x)
-            proc.changed.add(key)
+            proc.learned.append((key, t, x))  # replayed on restore (see processor._save_state)
             if job.cold_start == "population":
                 st.population.learn(x)
             seen.add(key)
             i += 1
         if job.fill is not None:
-            proc.changed.update(st.detectors)
             for key, det in st.detectors.items():
                 if key not in seen:
                     det.learn_one(start / US, job.fill)
+                    proc.learned.append((key, start / US, job.fill))
                     st.dedup.admit(key, False, "")
         st.last_start = start
     out = table.append_column("expected", pa.array(expected, pa.float64()))

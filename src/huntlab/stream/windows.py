@@ -37,6 +37,8 @@ def assign(table: pa.Table, window_us: int, slide_us: int, watermark_us: int | N
     for k in range(window_us // slide_us):
         start = base - k * slide_us
         keep = None if watermark_us is None else (start + window_us > watermark_us)
+        if keep is not None and keep.all():  # filtering copies every column, even all-true
+            keep = None
         part = table if keep is None else table.filter(pa.array(keep))
         starts = start if keep is None else start[keep]
         if part.num_rows:
