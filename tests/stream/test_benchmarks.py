@@ -23,11 +23,15 @@ def bench(*args: str) -> str:
 
 
 def test_stream_benchmark_prints_its_table() -> None:
-    out = bench("benchmarks.stream", "--rate", "3000", "--seconds", "4")
+    # bursts start after 20 s of history, one every 2 s: 26 s gives two that must alert
+    out = bench("benchmarks.stream", "--rate", "20000", "--seconds", "26")
     rows = {line.split("  ")[0].strip(): line for line in out.splitlines()}
     processed = next(v for k, v in rows.items() if k.startswith("processed"))
     assert float(processed.split()[3].replace(",", "")) > 0, out  # events/s: some were processed
-    assert any(k.startswith("append") for k in rows), out
+    assert any(k.startswith("append->commit p99") for k in rows), out
+    alerted, _of, sent = rows["bursts alerted"].split()[2:5]
+    assert int(sent) >= 2 and int(alerted) >= 1, out
+    assert "nan" not in rows["ack->alert p99 (s)"], out
 
 
 def test_detector_benchmark_prints_every_detector() -> None:
