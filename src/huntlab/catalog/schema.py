@@ -68,7 +68,7 @@ models = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(200), nullable=False, index=True),
     Column("version", Integer, nullable=False),
-    Column("kind", String(50), nullable=False),  # ngram_linear | lexical_gbt | blend
+    Column("kind", String(50), nullable=False),  # a models.KINDS entry or spark_lr
     Column("task", String(50), nullable=False),  # multiclass | binary
     Column("params", JSON, nullable=False, default=dict),
     Column("metrics", JSON, nullable=False, default=dict),

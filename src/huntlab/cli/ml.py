@@ -80,8 +80,11 @@ def train(
     data: Annotated[str, typer.Option(help="Dataset with url and label columns.")] = "urls",
     task: Annotated[str, typer.Option(help="multiclass or binary.")] = "multiclass",
     kinds: Annotated[
-        str, typer.Option(help="Candidates: ngram_linear, lexical_gbt, blend.")
-    ] = "ngram_linear,lexical_gbt,blend",
+        str,
+        typer.Option(
+            help="Candidates: ngram_linear, lexical_gbt, blend, balanced_lr, balanced_blend."
+        ),
+    ] = "ngram_linear,lexical_gbt,blend,balanced_lr,balanced_blend",
     split: Annotated[
         str, typer.Option(help="grouped (by registered domain) or random.")
     ] = "grouped",
@@ -178,7 +181,9 @@ def evaluate_cmd(
     data: Annotated[str, typer.Option(help="Dataset with url, label (and collection).")] = "urls",
     out: Annotated[Path | None, typer.Option(help="Report folder.")] = None,
     sample: Annotated[int | None, typer.Option(help="Evaluate on a sample of N rows.")] = None,
-    kinds: Annotated[str, typer.Option(help="Model kinds.")] = "ngram_linear,lexical_gbt,blend",
+    kinds: Annotated[
+        str, typer.Option(help="Model kinds.")
+    ] = "ngram_linear,lexical_gbt,blend,balanced_lr,balanced_blend",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
     cross: Annotated[bool, typer.Option(help="Also leave-one-collection-out.")] = True,
 ) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from huntlab.ml.metrics import evaluate
-from huntlab.ml.models import BENIGN
+from huntlab.ml.models import BENIGN, DEFAULT_KINDS
 from huntlab.ml.report import (
     confusion_png,
     per_class_table,
@@ -102,7 +102,7 @@ def full_evaluation(
     say: Any = print,
 ) -> dict[str, Any]:
     """Grouped and random splits (multiclass), and leave-one-collection-out (binary)."""
-    kinds = kinds or ["ngram_linear", "lexical_gbt", "blend"]
+    kinds = kinds or DEFAULT_KINDS
     params = params or {}
     folder.mkdir(parents=True, exist_ok=True)
     feats = spec.compute(data.urls)
@@ -154,9 +154,10 @@ def full_evaluation(
         ("How to read it", _HOW_TO_READ),
     ]
     for key, m in results.items():
-        if key.endswith("/blend") and not key.startswith("cross"):
+        shown = key.endswith(("/blend", "/balanced_blend", "/balanced_lr"))
+        if shown and not key.startswith("cross"):
             sections.append((f"Per class, {key}", per_class_table(m) + "\n\n" + threshold_lines(m)))
-        if key.startswith("cross") and key.endswith("/blend"):
+        if key.startswith("cross") and shown:
             sections.append((f"Thresholds, {key}", threshold_lines(m)))
     sections.append(
         (

@@ -14,7 +14,7 @@ from huntlab.connectors.base import connector_for
 from huntlab.errors import InputError
 from huntlab.ml.features import FeatureSpec, UrlFeatures
 from huntlab.ml.metrics import FPR_POINTS, evaluate, threshold_for_fpr
-from huntlab.ml.models import BENIGN, UrlClassifier, require_sklearn
+from huntlab.ml.models import BENIGN, DEFAULT_KINDS, UrlClassifier, require_sklearn
 from huntlab.ml.splits import split_indices
 
 if TYPE_CHECKING:
@@ -78,19 +78,25 @@ def feature_spec(ws: Workspace, popular: str | None = POPULAR_DATASET) -> tuple[
 def fit_candidates(
     feats: UrlFeatures, labels: np.ndarray, task: str, kinds: list[str], seed: int, params: dict
 ) -> dict[str, UrlClassifier]:
-    """Fit each kind; 'blend' reuses the fitted linear and boosted parts instead of refitting."""
+    """Fit each kind; the blends reuse the fitted linear and boosted parts instead of refitting."""
+    blends = {"blend": "ngram_linear", "balanced_blend": "balanced_lr"}
+    needed = set(kinds) | {blends[k] for k in kinds if k in blends}
+    if needed & set(blends):
+        needed.add("lexical_gbt")
     base: dict[str, UrlClassifier] = {}
-    for part in ("ngram_linear", "lexical_gbt"):
-        if part in kinds or "blend" in kinds:
+    for part in ("ngram_linear", "lexical_gbt", "balanced_lr"):
+        if part in needed:
             base[part] = UrlClassifier(kind=part, task=task, seed=seed, params=params)
             base[part].spec = feats.spec or FeatureSpec()
             base[part].fit_features(feats, labels)
-    out = {k: base[k] for k in kinds if k in base}
-    if "blend" in kinds:
-        blend = copy.copy(base["ngram_linear"])
-        blend.kind = "blend"
-        blend._gbt = base["lexical_gbt"]._gbt
-        out["blend"] = blend
+    out = {}
+    for kind in kinds:
+        if kind in blends:
+            out[kind] = copy.copy(base[blends[kind]])
+            out[kind].kind = kind
+            out[kind]._gbt = base["lexical_gbt"]._gbt
+        elif kind in base:
+            out[kind] = base[kind]
     return out
 
 
@@ -146,7 +152,7 @@ def train_model(
         excluded = list(exclude_domains)
         train = train[~np.isin(groups[train], excluded)]
         val = val[~np.isin(groups[val], excluded)]
-    kinds = kinds or ["ngram_linear", "lexical_gbt", "blend"]
+    kinds = kinds or DEFAULT_KINDS
     fitted = fit_candidates(feats.take(train), data.labels[train], task, kinds, seed, params or {})
     scored: dict[str, dict[str, Any]] = {}
     vfeats = feats.take(val)
