@@ -107,12 +107,11 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def run(rate: int, seconds: float) -> None:
+def run(rate: int, seconds: float, root: Path) -> None:
     from huntlab.stream.job import parse_stream_sql
     from huntlab.stream.processor import StreamProcessor
     from huntlab.workspace import Workspace
 
-    root = Path(tempfile.mkdtemp(prefix="huntlab-stream-bench-"))
     ws = Workspace.init(root / "ws")
     log_dir = ws.root / ws.config.upstream.log_dir
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -201,7 +200,8 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=TARGET_RATE)
     ap.add_argument("--seconds", type=float, default=40.0)
     args = ap.parse_args()
-    run(args.rate, args.seconds)
+    with tempfile.TemporaryDirectory(prefix="huntlab-stream-bench-") as tmp:  # removed after
+        run(args.rate, args.seconds, Path(tmp))
 
 
 if __name__ == "__main__":
