@@ -15,7 +15,6 @@ import gzip
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,13 +24,9 @@ from pathlib import Path
 
 import httpx
 
+from huntlab.net import free_port
+
 KEY = "bench-key-" + "x" * 24
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait(url: str, proc: subprocess.Popen) -> None:
@@ -56,7 +51,7 @@ def start_collector(root: Path) -> tuple[subprocess.Popen, str]:
     toml = toml.replace('# geo_table = "/etc/huntlab/ip-country.csv"', f'geo_table = "{geo}"')
     (root / "huntlab.toml").write_text(toml)
     env = {**os.environ, "HUNTLAB_KEY_FREE_AV": KEY, "HUNTLAB_PSEUDONYM_KEY": secrets.token_hex(32)}
-    port = _port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "huntlab.cli", "upstream", "serve", "--port", str(port)],
         cwd=root,
@@ -68,7 +63,7 @@ def start_collector(root: Path) -> tuple[subprocess.Popen, str]:
 
 
 def start_ceiling() -> tuple[subprocess.Popen, str]:
-    port = _port()
+    port = free_port()
     code = (
         "import uvicorn\n"
         "from starlette.applications import Starlette\n"

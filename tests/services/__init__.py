@@ -4,11 +4,6 @@ Each module here holds the session fixtures of one service; tests/conftest.py li
 `pytest_plugins`. Every fixture starts the real server, waits for it to answer, and stops it.
 """
 
-import socket
+from huntlab.net import free_port
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["free_port"]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from huntlab.errors import HuntlabError
+from huntlab.net import free_port
 
 DEMO_JOBS = ("outbreak_by_family_country", "crash_rate_by_version")
 
@@ -76,14 +77,6 @@ def _start_collector(root: Path, port: int, env: dict[str, str], timeout: float 
     raise HuntlabError(f"the collector did not answer in {timeout:.0f} s: see {out}")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def run_stream_demo(
     directory: Path, *, events: int, speed: float, print_fn: Any = print
 ) -> DemoResult:
@@ -94,7 +87,7 @@ def run_stream_demo(
     from huntlab.upstream.simulate import simulate
 
     ws, keys, env = _workspace(directory)
-    port = _free_port()
+    port = free_port()
     collector = _start_collector(ws.root, port, env)
     res = DemoResult()
     sending = threading.Event()

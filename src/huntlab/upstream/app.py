@@ -100,15 +100,14 @@ def create_app(collector: Collector) -> Starlette:
 @contextmanager
 def running_collector(ws: Workspace, keys: dict[bytes, str] | None = None) -> Iterator[str]:
     """A collector on a free loopback port in this process (for the demo); yields its URL."""
-    import socket
     import threading
     import time
 
     import uvicorn
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from huntlab.net import free_port
+
+    port = free_port()
     collector = Collector(ws, keys, workers=0)
     server = uvicorn.Server(
         uvicorn.Config(
