@@ -158,18 +158,25 @@ class UrlClassifier(ModelInfo):
         return self
 
     def _fit_linear(self, feats: UrlFeatures, y: np.ndarray) -> None:
-        from sklearn.linear_model import SGDClassifier
         from sklearn.preprocessing import StandardScaler
 
         self._scaler = StandardScaler().fit(feats.lexical)
-        self._linear = SGDClassifier(
+        p = self.params
+        sgd = self._logistic_sgd(p.get("alpha", 5e-5), p.get("linear_epochs", 8))
+        self._linear = sgd.fit(self._hashed(feats), y)
+
+    def _logistic_sgd(self, alpha: float, epochs: int) -> Any:
+        """A class-balanced logistic SGD with a fixed number of epochs (both linear kinds)."""
+        from sklearn.linear_model import SGDClassifier
+
+        return SGDClassifier(
             loss="log_loss",
-            alpha=float(self.params.get("alpha", 5e-5)),
-            max_iter=int(self.params.get("linear_epochs", 8)),
+            alpha=float(alpha),
+            max_iter=int(epochs),
             tol=None,
             class_weight="balanced",
             random_state=self.seed,
-        ).fit(self._hashed(feats), y)
+        )
 
     def _balanced_matrix(self, feats: UrlFeatures) -> Any:
         """Binary, unnormalized hashed char n-grams of the canonical URL (host included), words
@@ -198,18 +205,13 @@ class UrlClassifier(ModelInfo):
 
     def _fit_balanced(self, feats: UrlFeatures, y: np.ndarray) -> None:
         """Class-balanced one-vs-rest logistic SGD (multinomial lbfgs: 20x slower, no gain)."""
-        from sklearn.linear_model import SGDClassifier
         from sklearn.preprocessing import StandardScaler
 
         self._bal_scaler = StandardScaler(with_mean=False).fit(feats.lexical)
-        self._balanced = SGDClassifier(
-            loss="log_loss",
-            alpha=float(self.params.get("balanced_alpha", 1e-4)),
-            max_iter=int(self.params.get("balanced_epochs", 20)),
-            tol=None,
-            class_weight="balanced",
-            random_state=self.seed,
-        ).fit(self._balanced_matrix(feats), y)
+        sgd = self._logistic_sgd(
+            self.params.get("balanced_alpha", 1e-4), self.params.get("balanced_epochs", 20)
+        )
+        self._balanced = sgd.fit(self._balanced_matrix(feats), y)
 
     def _fit_gbt(self, feats: UrlFeatures, y: np.ndarray) -> None:
 
